@@ -1,0 +1,1 @@
+"""Data stages: raw files -> examples -> TFRecords -> tf.data pipelines."""

@@ -1,0 +1,173 @@
+"""TFRecord features: the one atomic sharded writer and the one tf.data reader.
+
+Record layouts follow google-research/bert (int64 ids, ``input_mask``, ``segment_ids``) so its
+files and ours are interchangeable. The reader renames to the model's input names
+(``attention_mask``, ``token_type_ids``) and casts int64 to int32 in small named steps.
+"""
+import hashlib
+import json
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf import fileio
+from bert_tf.errors import UserError
+
+RENAMES = {"input_mask": "attention_mask", "segment_ids": "token_type_ids"}
+
+
+def int_feature(values):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in np.ravel(values)]))
+
+
+def float_feature(values):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in np.ravel(values)]))
+
+
+def bytes_feature(values):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+
+
+def to_example(features):
+    """{name: array-like} -> tf.train.Example, ints as int64 and floats as float lists."""
+    converted = {}
+    for name, value in features.items():
+        array = np.asarray(value)
+        if array.dtype.kind in "iub":
+            converted[name] = int_feature(array)
+        elif array.dtype.kind == "f":
+            converted[name] = float_feature(array)
+        else:
+            converted[name] = bytes_feature([v if isinstance(v, bytes) else str(v).encode("utf-8")
+                                             for v in np.ravel(array)])
+    return tf.train.Example(features=tf.train.Features(feature=converted))
+
+
+def shard_paths(output_file, num_shards):
+    if num_shards == 1:
+        return [output_file]
+    return [f"{output_file}-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
+
+
+def write_records(output_file, examples, num_shards=1, compression=None):
+    """Writes serialized examples round-robin over shards; every shard appears only when all are done.
+
+    ``examples`` yields ``tf.train.Example`` or bytes. Returns the number written.
+    """
+    if num_shards < 1:
+        raise UserError(f"--num_output_shards={num_shards} must be at least 1")
+    paths = shard_paths(output_file, num_shards)
+    options = tf.io.TFRecordOptions(compression_type=compression or "")
+    count = 0
+    with _atomic_many(paths) as temps:
+        writers = [tf.io.TFRecordWriter(t, options) for t in temps]
+        try:
+            for count, example in enumerate(examples, start=1):
+                payload = example if isinstance(example, bytes) else example.SerializeToString()
+                writers[(count - 1) % num_shards].write(payload)
+        finally:
+            for writer in writers:
+                writer.close()
+    return count
+
+
+class _atomic_many:
+    """atomic_path for a set of files that must appear together (the shards of one output)."""
+
+    def __init__(self, paths):
+        self.paths = paths
+        self.contexts = [fileio.atomic_path(p) for p in paths]
+
+    def __enter__(self):
+        return [c.__enter__() for c in self.contexts]
+
+    def __exit__(self, *exc):
+        for context in self.contexts:
+            context.__exit__(*exc)
+        return False
+
+
+def fixed_int_spec(names, length):
+    return {name: tf.io.FixedLenFeature([length], tf.int64) for name in names}
+
+
+def decode_fn(feature_spec):
+    def decode(serialized):
+        parsed = tf.io.parse_single_example(serialized, feature_spec)
+        return {RENAMES.get(k, k): tf.cast(v, tf.int32) if v.dtype == tf.int64 else v for k, v in parsed.items()}
+
+    return decode
+
+
+def trim_to_bucket(features, boundaries, sequence_keys):
+    """Cuts the padded sequence features of a batch to the smallest bucket bound that fits.
+
+    Bounds are a few fixed values, so shapes stay from a small set XLA and TPUs can compile,
+    while short-text batches stop paying for max_seq_length of padding.
+    """
+    length = tf.reduce_max(tf.reduce_sum(features["attention_mask"], axis=-1))
+    bounds = tf.constant(sorted(boundaries), tf.int32)
+    bound = tf.gather(bounds, tf.reduce_min(tf.where(bounds >= length)))
+    return {k: (v[:, :bound] if k in sequence_keys else v) for k, v in features.items()}
+
+
+def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None, input_context=None,
+                 drop_remainder=None, compression=None, length_buckets=None, sequence_keys=(),
+                 shuffle_buffer=10000, repeat=None):
+    """The one reader: files -> shard per pipeline -> interleave -> shuffle -> decode -> batch.
+
+    With ``length_buckets`` (sorted bounds ending at the padded length) examples are grouped by
+    length so each batch is cut to its bucket's bound.
+    """
+    files = fileio.expand_inputs(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if input_context and input_context.num_input_pipelines > 1:
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    if is_training:
+        dataset = dataset.shuffle(len(files), seed=seed)
+    read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "")  # noqa: E731
+    if len(files) > 1:
+        dataset = dataset.interleave(read, cycle_length=min(len(files), 8), deterministic=True,
+                                     num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        dataset = dataset.flat_map(read)
+    if is_training:
+        if repeat is None or repeat:
+            dataset = dataset.repeat()
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.map(decode_fn(feature_spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    drop = is_training if drop_remainder is None else drop_remainder
+    if length_buckets and len(length_buckets) > 1:
+        bounds = sorted(length_buckets)
+
+        def bucket_of(features):
+            length = tf.reduce_sum(features["attention_mask"])
+            return tf.cast(tf.reduce_min(tf.where(tf.constant(bounds, tf.int32) >= length)), tf.int64)
+
+        dataset = dataset.group_by_window(
+            bucket_of, lambda _, window: window.batch(batch_size, drop_remainder=drop), window_size=batch_size)
+        dataset = dataset.map(lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
+    else:
+        dataset = dataset.batch(batch_size, drop_remainder=drop)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def count_records(path, compression=None):
+    """Reads every record (CRCs checked); names the file and record index of the first bad one."""
+    count = 0
+    try:
+        for _ in tf.data.TFRecordDataset(path, compression_type=compression or ""):
+            count += 1
+    except tf.errors.DataLossError:
+        raise UserError(f"TFRecord file {path} is corrupt at record {count}: regenerate it") from None
+    return count
+
+
+def content_key(paths, settings):
+    """A cache key from the input files' bytes and the conversion settings."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for path in paths:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,100 @@
+"""The strategy layer: --strategy/--tpu flags -> a tf.distribute.Strategy, and batch math.
+
+Every training and evaluation path builds its model and optimizer under ``strategy.scope()``
+and feeds datasets through ``distribute_dataset`` so one code path serves CPU, GPUs, several
+workers and TPUs.
+"""
+import json
+import os
+
+import tensorflow as tf
+
+from bert_tf.errors import UserError
+
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
+
+
+def _connect_tpu(tpu):
+    address = tpu or "local"
+    try:
+        if address == "local":
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
+        else:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+        if address != "local":
+            tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(
+            f"no TPU found at --tpu={address} ({first_line}): on Colab pick a TPU runtime; on a TPU VM "
+            "use --tpu=local; otherwise pass the TPU name or grpc:// address, or use --strategy=auto") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _check_tf_config():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise UserError("--strategy=multi_worker needs TF_CONFIG set on every worker: see README, 'Multi-worker'")
+    try:
+        config = json.loads(raw)
+        workers = config["cluster"]["worker"]
+        task = config["task"]
+        if task["type"] not in ("worker", "chief") or not isinstance(task["index"], int):
+            raise ValueError("task needs type worker/chief and an integer index")
+        if not workers:
+            raise ValueError("cluster.worker is empty")
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"TF_CONFIG is malformed ({error}): expected "
+                        '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
+
+
+def get_strategy(name="auto", tpu=None, num_gpus=None):
+    """Returns the strategy named by ``--strategy``.
+
+    ``auto`` picks a TPU when ``--tpu`` is given, then all visible GPUs, then the CPU.
+    """
+    if name not in STRATEGIES:
+        raise UserError(f"--strategy={name} is unknown: use one of {', '.join(STRATEGIES)}")
+    gpus = tf.config.list_logical_devices("GPU")
+    if num_gpus is not None and num_gpus > len(gpus):
+        raise UserError(f"--num_gpus={num_gpus} but {len(gpus)} GPU(s) are visible: lower --num_gpus or check CUDA")
+    if name == "auto":
+        name = "tpu" if tpu else ("mirrored" if len(gpus) > 1 else ("gpu" if gpus else "cpu"))
+    if name == "tpu":
+        return _connect_tpu(tpu)
+    if name == "cpu":
+        return tf.distribute.OneDeviceStrategy("/cpu:0")
+    if name == "gpu":
+        if not gpus:
+            raise UserError("--strategy=gpu but no GPU is visible: install the [gpu] extra or use --strategy=cpu")
+        return tf.distribute.OneDeviceStrategy(gpus[0].name)
+    if name == "mirrored":
+        devices = [d.name for d in gpus[:num_gpus]] if gpus else None
+        return tf.distribute.MirroredStrategy(devices=devices)
+    _check_tf_config()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def per_replica_batch_size(strategy, global_batch_size, flag="--train_batch_size"):
+    if global_batch_size <= 0:
+        raise UserError(f"{flag}={global_batch_size} must be positive")
+    replicas = strategy.num_replicas_in_sync
+    if global_batch_size % replicas:
+        raise UserError(f"{flag}={global_batch_size} is not divisible by the {replicas} replicas: "
+                        f"use a multiple of {replicas}")
+    return global_batch_size // replicas
+
+
+def is_chief(strategy):
+    """Only the chief writes checkpoints, exports and results under multi-worker training."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or isinstance(strategy, tf.distribute.TPUStrategy):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+
+
+def distribute_dataset(strategy, dataset_fn):
+    """Builds one input pipeline per worker; ``dataset_fn(input_context)`` shards and batches."""
+    return strategy.distribute_datasets_from_function(dataset_fn)

@@ -1,0 +1,1 @@
+"""SavedModel export for TensorFlow Serving: per-task signatures, versioned atomic layout."""

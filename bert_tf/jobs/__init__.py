@@ -1,0 +1,1 @@
+"""What each tools/ script runs: flags in, one job function out."""

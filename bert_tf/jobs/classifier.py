@@ -1,0 +1,249 @@
+"""Sentence and sentence-pair classification and regression: convert, train, evaluate, predict, save."""
+import csv
+import io
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import flags as absl_flags
+
+from bert_tf import fileio
+from bert_tf import flags as flag_groups
+from bert_tf.data import classification as data
+from bert_tf.data import records
+from bert_tf.errors import UserError
+from bert_tf.jobs import common
+from bert_tf.modeling import checkpoints
+from bert_tf.modeling.tasks import SequenceClassifier
+from bert_tf.training import metrics
+
+DEFAULT_BUCKETS = "32,64,128,256,512"
+
+
+def define_flags(fv=absl_flags.FLAGS):
+    flag_groups.define_model_flags(fv)
+    flag_groups.define_training_flags(fv, learning_rate=5e-5)
+    flag_groups.define_strategy_flags(fv)
+    f = absl_flags
+    f.DEFINE_enum("task_type", "classification", ["classification", "regression"],
+                  "classification (softmax over labels) or regression (one score, MSE).", flag_values=fv)
+    f.DEFINE_string("train_file", None, "Training data: .tsv (tab, header), .csv or .jsonl.", flag_values=fv)
+    f.DEFINE_string("dev_file", None, "Evaluation data for --do_eval, same format.", flag_values=fv)
+    f.DEFINE_string("test_file", None, "Prediction data for --do_predict; labels optional.", flag_values=fv)
+    f.DEFINE_string("tfds_name", None, "Read splits from tensorflow-datasets instead, e.g. glue/sst2.",
+                    flag_values=fv)
+    f.DEFINE_string("tfds_data_dir", None, "Where the tfds data set was prepared (no downloads happen).",
+                    flag_values=fv)
+    f.DEFINE_string("text_column", "sentence", "Column holding the text.", flag_values=fv)
+    f.DEFINE_string("text_pair_column", None, "Column holding the second text of sentence-pair tasks.",
+                    flag_values=fv)
+    f.DEFINE_string("label_column", "label", "Column holding the label.", flag_values=fv)
+    f.DEFINE_list("labels", None, "The label set, in id order (default: sorted labels of the training data).",
+                  flag_values=fv)
+    f.DEFINE_bool("do_train", False, "Fine-tune on --train_file.", flag_values=fv)
+    f.DEFINE_bool("do_eval", False, "Evaluate on --dev_file; writes eval_results.json.", flag_values=fv)
+    f.DEFINE_bool("do_predict", False, "Predict --test_file; writes test_predictions.tsv (+ test_results.json).",
+                  flag_values=fv)
+    f.DEFINE_float("num_train_epochs", 3.0, "Training epochs (ignored when --num_train_steps is set).",
+                   flag_values=fv)
+    f.DEFINE_integer("num_train_steps", None, "Training steps (default: from --num_train_epochs).", flag_values=fv)
+    f.DEFINE_integer("max_train_examples", None, "Use only the first N training examples.", flag_values=fv)
+    f.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.", flag_values=fv)
+    f.DEFINE_list("length_buckets", DEFAULT_BUCKETS,
+                  "Batch training examples by length, padded to the smallest of these bounds that fits "
+                  "(bounds above --max_seq_length are dropped). Empty: pad everything to --max_seq_length.",
+                  flag_values=fv)
+    f.DEFINE_integer("eval_every_steps", None, "Evaluate on --dev_file every N steps (default: at the end).",
+                     flag_values=fv)
+    f.DEFINE_string("metric_for_best_model", None,
+                    "Keep the checkpoint best on this eval metric and use it for eval/predict/save "
+                    "(e.g. accuracy, f1_macro, pearson).", flag_values=fv)
+    f.DEFINE_integer("early_stopping_patience", None, "Stop after N evaluations without improvement.",
+                     flag_values=fv)
+    f.DEFINE_string("cache_dir", None, "Where converted TFRecords are cached (default: output_dir/cache).",
+                    flag_values=fv)
+
+
+def _buckets(flags):
+    bounds = sorted({int(b) for b in (flags.length_buckets or []) if int(b) < flags.max_seq_length})
+    return bounds + [flags.max_seq_length] if bounds else None
+
+
+def _examples(flags, split, path, require_label=True):
+    if flags.tfds_name:
+        tfds_split = {"train": "train", "dev": "validation", "test": "test"}[split]
+        return data.read_tfds_examples(flags.tfds_name, tfds_split, flags.tfds_data_dir, flags.text_column,
+                                       flags.text_pair_column, flags.label_column), []
+    if not path:
+        raise UserError(f"--{split}_file is required with --do_{ {'dev': 'eval'}.get(split, split) }")
+    result = data.read_examples(path, flags.text_column, flags.text_pair_column, flags.label_column,
+                                require_label=require_label)
+    return result, [path]
+
+
+def run(flags):
+    """The run_classifier job; returns {'eval': results, 'test': results} for what was asked."""
+    if not (flags.do_train or flags.do_eval or flags.do_predict):
+        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
+    if not flags.output_dir:
+        raise UserError("--output_dir is required")
+    fileio.ensure_dir(flags.output_dir)
+    regression = flags.task_type == "regression"
+    setup = common.resolve_model(flags)
+    label_list = list(flags.labels) if flags.labels else None
+    init_meta = _init_meta(setup.init_checkpoint)
+    if init_meta and not flags.do_train:
+        label_list = label_list or init_meta.get("labels")
+    cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
+    strategy = common.strategy_from(flags)
+
+    train_records = None
+    if flags.do_train:
+        (examples, skipped), sources = _examples(flags, "train", flags.train_file)
+        if flags.max_train_examples:
+            examples = examples[: flags.max_train_examples]
+        if not regression:
+            label_list = label_list or data.label_list_from(examples)
+            unknown = sorted({e.label for e in examples} - set(label_list))
+            if unknown:
+                raise UserError(f"training labels {unknown[:5]} are not in --labels {label_list}: add them")
+            if len(label_list) < 2:
+                raise UserError(f"the training data has one label ({label_list}): classification needs two or more")
+        train_records, train_stats = data.cached_records(examples, sources, cache_dir, "train", setup.tokenizer,
+                                                         flags.max_seq_length, label_list, regression)
+        train_stats["skipped_empty"] = skipped
+    if not regression and not label_list:
+        raise UserError("the label set is unknown: pass --labels, or an --init_checkpoint fine-tuned by bert_tf")
+
+    num_labels = 1 if regression else len(label_list)
+    _check_head(init_meta, regression, label_list)
+
+    def model_fn():
+        model = SequenceClassifier(setup.config, num_labels=num_labels, regression=regression)
+        return common.load_init(model, setup)
+
+    num_train_steps = common.num_steps(flags, train_stats["num_examples"]) if flags.do_train else 1
+    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
+                                  int(num_train_steps * flags.warmup_proportion))
+    spec = data.feature_spec(flags.max_seq_length, regression)
+
+    def dataset_fn_for(path, is_training, batch_size):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
+            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
+                                        length_buckets=_buckets(flags) if is_training else None,
+                                        sequence_keys=("input_ids", "attention_mask", "token_type_ids"))
+        return dataset_fn
+
+    def evaluate(split, path, stats, model_only=False):
+        keep = ("label_values",) if regression else ("label_ids",)
+        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=keep)
+        return _score(outputs, regression, label_list, stats) if not model_only else outputs
+
+    dev_records = dev_stats = None
+    if flags.do_eval or (flags.do_train and flags.eval_every_steps):
+        (dev_examples, dev_skipped), dev_sources = _examples(flags, "dev", flags.dev_file)
+        dev_records, dev_stats = data.cached_records(dev_examples, dev_sources, cache_dir, "dev", setup.tokenizer,
+                                                     flags.max_seq_length, label_list, regression)
+        dev_stats["skipped_empty"] = dev_skipped
+
+    results = {}
+    if flags.do_train:
+        eval_fn = (lambda model: evaluate("dev", dev_records, dev_stats)) if dev_records else None
+        summary = trainer.train(dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
+                                eval_fn=eval_fn, eval_steps=flags.eval_every_steps,
+                                metric_for_best_model=flags.metric_for_best_model,
+                                greater_is_better=flags.metric_for_best_model not in ("mse", "loss"),
+                                early_stopping_patience=flags.early_stopping_patience,
+                                overwrite_output_dir=flags.overwrite_output_dir)
+        if flags.metric_for_best_model:
+            trainer.restore_best()
+        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
+                            "stopped_early": summary["stopped_early"], **train_stats}
+        if trainer.is_chief:
+            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
+                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
+                                meta={"task": flags.task_type, "labels": label_list,
+                                      "max_seq_length": flags.max_seq_length,
+                                      "text_pair": bool(flags.text_pair_column)})
+    if flags.do_eval:
+        results["eval"] = evaluate("dev", dev_records, dev_stats)
+        _write_results(flags.output_dir, "eval", results["eval"], label_list, trainer.is_chief)
+    if flags.do_predict:
+        results["test"] = _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir)
+    return results
+
+
+def _init_meta(init_checkpoint):
+    if init_checkpoint and tf.io.gfile.exists(os.path.join(init_checkpoint, checkpoints.MODEL_META)):
+        return checkpoints.read_model_meta(init_checkpoint)
+    return None
+
+
+def _check_head(init_meta, regression, label_list):
+    """A fine-tuned checkpoint's head only fits the same task and label set."""
+    if not init_meta or init_meta.get("task") not in ("classification", "regression"):
+        return
+    stored = init_meta.get("labels")
+    if regression != (init_meta["task"] == "regression") or (not regression and stored and stored != label_list):
+        raise UserError(f"--init_checkpoint was fine-tuned for {init_meta['task']} with labels {stored}, but this "
+                        f"run has {'regression' if regression else label_list}: start from the pretrained model "
+                        "instead, or pass --labels in the checkpoint's order")
+
+
+def _score(outputs, regression, label_list, stats):
+    if regression:
+        result = metrics.regression_metrics(outputs["label_values"].reshape(-1), outputs["score"])
+    else:
+        gold = outputs["label_ids"].reshape(-1)
+        known = gold >= 0
+        predicted = outputs["logits"].argmax(-1)
+        result = metrics.classification_metrics(gold[known], predicted[known], len(label_list))
+        result["confusion_matrix"] = metrics.confusion_matrix(gold[known], predicted[known],
+                                                              len(label_list)).tolist()
+        result["unseen_labels"] = stats.get("unseen_labels", 0)
+        if stats.get("unseen_labels"):
+            result["unseen_label_values"] = stats["unseen_label_values"]
+    result["truncated"] = stats.get("truncated", 0)
+    result["skipped_empty"] = stats.get("skipped_empty", 0)
+    return result
+
+
+def _write_results(output_dir, split, result, label_list, is_chief):
+    if not is_chief:
+        return
+    fileio.write_json(os.path.join(output_dir, f"{split}_results.json"), result)
+    if "confusion_matrix" in result:
+        matrix = np.array(result["confusion_matrix"])
+        fileio.write_text(os.path.join(output_dir, f"{split}_classification_report.txt"),
+                          metrics.classification_report(matrix, label_list))
+        metrics.save_confusion_matrix_png(matrix, label_list, os.path.join(output_dir, f"{split}_confusion_matrix.png"),
+                                          title=f"{split} confusion matrix")
+
+
+def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir):
+    (examples, skipped), sources = _examples(flags, "test", flags.test_file, require_label=False)
+    path, stats = data.cached_records(examples, sources, cache_dir, "test", setup.tokenizer, flags.max_seq_length,
+                                      label_list, regression)
+    stats["skipped_empty"] = skipped
+    keep = ("label_values",) if regression else ("label_ids",)
+    outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=keep)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
+    has_labels = all(e.label for e in examples)
+    if regression:
+        writer.writerow(["text", "gold", "predicted"])
+        for example, score in zip(examples, outputs["score"]):
+            writer.writerow([example.text, example.label or "", f"{score:.6f}"])
+    else:
+        writer.writerow(["text", "gold", "predicted", "probability"])
+        for example, probabilities in zip(examples, outputs["probabilities"]):
+            best = int(np.argmax(probabilities))
+            writer.writerow([example.text, example.label or "", label_list[best], f"{probabilities[best]:.6f}"])
+    result = None
+    if trainer.is_chief:
+        fileio.write_text(os.path.join(flags.output_dir, "test_predictions.tsv"), buffer.getvalue())
+    if has_labels:
+        result = _score(outputs, regression, label_list, stats)
+        _write_results(flags.output_dir, "test", result, label_list, trainer.is_chief)
+    return result

@@ -1,0 +1,95 @@
+"""Set-up every job shares: tokenizer and config from flags, the strategy, the trainer."""
+import dataclasses
+import math
+import os
+
+import tensorflow as tf
+import tf_keras
+
+from bert_tf import config as config_lib
+from bert_tf import distribute
+from bert_tf.errors import UserError
+from bert_tf.modeling import checkpoints
+from bert_tf.tokenization import HostTokenizer
+from bert_tf.training import optimization
+from bert_tf.training.trainer import Trainer
+
+
+@dataclasses.dataclass
+class ModelSetup:
+    config: object
+    tokenizer: HostTokenizer
+    init_checkpoint: str = None
+
+
+def model_dir_of(path):
+    """A run's output_dir or its model/ subdirectory -> the directory holding the saved model."""
+    if path and tf.io.gfile.exists(os.path.join(path, "model", checkpoints.MODEL_META)):
+        return os.path.join(path, "model")
+    return path
+
+
+def resolve_model(flags):
+    """Config, tokenizer and starting checkpoint from --init_checkpoint/--bert_config_file/--vocab_file."""
+    init = model_dir_of(flags.init_checkpoint)
+    vocab_file, lower = flags.vocab_file, flags.do_lower_case
+    if init:
+        checkpoints.source_kind(init)
+        stored_vocab, stored_lower = checkpoints.tokenizer_settings(init)
+        vocab_file = vocab_file or stored_vocab
+        lower = stored_lower if lower is None else lower
+    if not vocab_file:
+        raise UserError("--vocab_file is required (the --init_checkpoint directory holds no vocab.txt)")
+    lower = True if lower is None else lower
+    tokenizer = HostTokenizer(vocab_file, do_lower_case=lower)
+    if flags.bert_config_file:
+        config = config_lib.load_bert_config(flags.bert_config_file)
+    elif init:
+        config = checkpoints.load_checkpoint_config(init)
+    else:
+        raise UserError("pass --init_checkpoint (pretrained weights) or --bert_config_file (train from scratch)")
+    if flags.bert_config_file and not init:
+        config.vocab_size = tokenizer.vocab_size
+    if config.vocab_size != tokenizer.vocab_size:
+        raise UserError(f"the vocab file has {tokenizer.vocab_size} tokens but the model config says vocab_size="
+                        f"{config.vocab_size}: use the vocab that came with the checkpoint")
+    config_lib.check_seq_length(config, flags.max_seq_length)
+    return ModelSetup(config, tokenizer, init)
+
+
+def strategy_from(flags):
+    return distribute.get_strategy(flags.strategy, flags.tpu, flags.num_gpus)
+
+
+def num_steps(flags, num_examples):
+    """--num_train_steps when set, else epochs x examples / batch (at least one step)."""
+    explicit = getattr(flags, "num_train_steps", None)
+    if explicit is not None:
+        if explicit <= 0:
+            raise UserError(f"--num_train_steps={explicit} must be positive")
+        return explicit
+    if flags.num_train_epochs <= 0:
+        raise UserError(f"--num_train_epochs={flags.num_train_epochs} must be positive")
+    return max(1, int(math.ceil(num_examples * flags.num_train_epochs / flags.train_batch_size)))
+
+
+def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps):
+    if flags.train_batch_size <= 0:
+        raise UserError(f"--train_batch_size={flags.train_batch_size} must be positive")
+    tf_keras.utils.set_random_seed(flags.seed)
+    return Trainer(
+        strategy, model_fn,
+        lambda: optimization.create_optimizer(flags.learning_rate, num_train_steps, num_warmup_steps,
+                                              weight_decay=flags.weight_decay, optimizer=flags.optimizer),
+        flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
+        jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,
+        save_checkpoints_steps=flags.save_checkpoints_steps, log_steps=flags.log_steps,
+        nan_policy=flags.nan_policy)
+
+
+def load_init(model, setup):
+    """Model builder helper: build, then load the starting checkpoint if any."""
+    model.build_with_dummies()
+    if setup.init_checkpoint:
+        checkpoints.load_weights(model, setup.init_checkpoint)
+    return model

@@ -1,0 +1,99 @@
+"""Fine-tuning models: the Hugging Face BERT main layer with one head per task family.
+
+Each model names its layers as the matching Hugging Face ``TFBertFor*`` class does
+(``bert``, ``classifier``, ``qa_outputs``), so weights move between the two by variable name
+(see ``checkpoints.py``) and saved models load with ``from_pretrained``.
+
+Every model maps a features dict (``input_ids``, ``attention_mask``, ``token_type_ids`` and
+labels) to a dict of outputs, and defines ``per_example_loss`` and ``train_metrics`` for the
+trainer; the trainer alone decides how losses are averaged over replicas.
+"""
+import tensorflow as tf
+import tf_keras
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _initializer(config):
+    return tf_keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+class BertTaskModel(tf_keras.Model):
+    """Base: holds ``bert`` (TFBertMainLayer); subclasses add a head."""
+
+    hf_class_name = "TFBertModel"
+    task = "encoder"
+    add_pooling_layer = True
+
+    def __init__(self, config, name=None, **kwargs):
+        from transformers.models.bert.modeling_tf_bert import TFBertMainLayer
+
+        super().__init__(name=name or f"bert_{self.task}", **kwargs)
+        self.config = config
+        self.bert = TFBertMainLayer(config, add_pooling_layer=self.add_pooling_layer, name="bert")
+
+    @property
+    def hf_class(self):
+        import transformers
+
+        return getattr(transformers, self.hf_class_name)
+
+    def encode(self, features, training):
+        return self.bert(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
+                         token_type_ids=features["token_type_ids"], training=training)
+
+    def dummy_features(self, batch_size=2, seq_length=8):
+        return {k: tf.ones((batch_size, seq_length), tf.int32) for k in MODEL_INPUTS}
+
+    def build_with_dummies(self):
+        self(self.dummy_features(), training=False)
+        return self
+
+
+class SequenceClassifier(BertTaskModel):
+    """[CLS] pooled output -> dropout -> dense. ``num_labels=1`` makes it a regressor (MSE)."""
+
+    hf_class_name = "TFBertForSequenceClassification"
+    task = "classification"
+    train_metric_names = ("accuracy",)
+
+    def __init__(self, config, num_labels, regression=False, **kwargs):
+        super().__init__(config, **kwargs)
+        self.num_labels = 1 if regression else num_labels
+        self.regression = regression
+        if regression:
+            self.task, self.train_metric_names = "regression", ()
+        rate = config.classifier_dropout if getattr(config, "classifier_dropout", None) is not None \
+            else config.hidden_dropout_prob
+        self.dropout = tf_keras.layers.Dropout(rate)
+        self.classifier = tf_keras.layers.Dense(self.num_labels, kernel_initializer=_initializer(config),
+                                                name="classifier")
+
+    def call(self, features, training=False):
+        pooled = self.encode(features, training).pooler_output
+        logits = tf.cast(self.classifier(self.dropout(pooled, training=training)), tf.float32)
+        if self.regression:
+            return {"score": logits[:, 0]}
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def per_example_loss(self, features, outputs):
+        if self.regression:
+            return tf.square(outputs["score"] - tf.reshape(features["label_values"], [-1]))
+        labels = tf.reshape(features["label_ids"], [-1])
+        return tf_keras.losses.sparse_categorical_crossentropy(labels, outputs["logits"], from_logits=True)
+
+    def train_metrics(self, features, outputs):
+        if self.regression:
+            return {}
+        labels = tf.reshape(features["label_ids"], [-1])
+        predictions = tf.argmax(outputs["logits"], axis=-1, output_type=labels.dtype)
+        return {"accuracy": (tf.cast(tf.equal(predictions, labels), tf.float32), None)}
+
+
+def build_task_model(task, config, num_labels=None):
+    """The model for a task name as stored in a model directory's ``bert_tf.json``."""
+    if task == "classification":
+        return SequenceClassifier(config, num_labels=num_labels)
+    if task == "regression":
+        return SequenceClassifier(config, num_labels=1, regression=True)
+    raise ValueError(f"unknown task {task!r}")

@@ -1,0 +1,204 @@
+"""WordPiece vocabularies and the two tokenizers that must agree with each other.
+
+* ``HostTokenizer``: fast batch tokenization on the host (the Rust ``tokenizers`` WordPiece),
+  used to convert training and evaluation data into TFRecords.
+* ``GraphTokenizer``: the same tokenization as TensorFlow ops (``tensorflow_text.BertTokenizer``
+  with the vocab as an asset), used inside exported serving signatures.
+
+Both assemble ``[CLS] a [SEP] (b [SEP])`` and share one pair-truncation rule,
+``truncated_lengths``, so a sentence gives the same ids in training and in serving.
+"""
+import collections
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf import fileio
+from bert_tf.errors import UserError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def load_vocab(vocab_file):
+    """Reads vocab.txt into an ordered {token: id}, rejecting files models would mis-read."""
+    fileio.require_file(vocab_file, "--vocab_file", "point it at a vocab.txt (one WordPiece token per line)")
+    with tf.io.gfile.GFile(vocab_file, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"vocab file {vocab_file} is not UTF-8 (byte {error.start}): re-save it as UTF-8") from None
+    tokens = [line.rstrip("\r") for line in text.lstrip("\ufeff").split("\n")]
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    vocab = collections.OrderedDict()
+    for index, token in enumerate(tokens):
+        if token in vocab:
+            raise UserError(f"vocab file {vocab_file} lists {token!r} twice (lines {vocab[token] + 1} and "
+                            f"{index + 1}): remove the duplicate")
+        vocab[token] = index
+    missing = [t for t in ("[UNK]", "[CLS]", "[SEP]", "[MASK]") if t not in vocab]
+    if missing:
+        raise UserError(f"vocab file {vocab_file} lacks {', '.join(missing)}: use a BERT vocab or build one "
+                        "with tools/build_vocab.py")
+    return vocab
+
+
+def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, min_frequency=2):
+    """Learns a WordPiece vocab from text files and writes it atomically; returns its size."""
+    from tokenizers import BertWordPieceTokenizer
+
+    if vocab_size < len(SPECIAL_TOKENS) + 1:
+        raise UserError(f"--vocab_size={vocab_size} is too small: use at least {len(SPECIAL_TOKENS) + 1}")
+    tokenizer = BertWordPieceTokenizer(lowercase=do_lower_case, strip_accents=do_lower_case)
+    tokenizer.train(input_files, vocab_size=vocab_size, min_frequency=min_frequency,
+                    special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    fileio.write_text(output_file, "\n".join(tokens) + "\n")
+    return len(tokens)
+
+
+def truncated_lengths(len_a, len_b, budget):
+    """Lengths to keep of two segments sharing ``budget`` tokens (longest-first, ties favour a).
+
+    Works on Python ints, numpy arrays and tensors alike, which is the point: host and graph
+    tokenizers call this one rule.
+    """
+    keep_a = _minimum(len_a, _maximum(budget - len_b, (budget + 1) // 2))
+    keep_b = _minimum(len_b, budget - keep_a)
+    return keep_a, keep_b
+
+
+def _minimum(a, b):
+    return tf.minimum(a, b) if tf.is_tensor(a) or tf.is_tensor(b) else np.minimum(a, b)
+
+
+def _maximum(a, b):
+    return tf.maximum(a, b) if tf.is_tensor(a) or tf.is_tensor(b) else np.maximum(a, b)
+
+
+class HostTokenizer:
+    """Batch WordPiece on the host, producing fixed-length BERT inputs as numpy arrays."""
+
+    def __init__(self, vocab_file, do_lower_case=True):
+        from tokenizers import BertWordPieceTokenizer
+
+        self.vocab = load_vocab(vocab_file)
+        self.vocab_file = vocab_file
+        self.do_lower_case = do_lower_case
+        self.inv_vocab = {i: t for t, i in self.vocab.items()}
+        self.cls_id, self.sep_id = self.vocab["[CLS]"], self.vocab["[SEP]"]
+        self.mask_id, self.unk_id = self.vocab["[MASK]"], self.vocab["[UNK]"]
+        self.pad_id = self.vocab.get("[PAD]", 0)
+        # tokenizers wants a local file; copy remote (gs://) vocabs to a temp file first.
+        local_vocab = vocab_file
+        if "://" in vocab_file:
+            local_vocab = os.path.join(tempfile.mkdtemp(), "vocab.txt")
+            tf.io.gfile.copy(vocab_file, local_vocab)
+        self._wordpiece = BertWordPieceTokenizer(local_vocab, lowercase=do_lower_case,
+                                                 strip_accents=do_lower_case, clean_text=True,
+                                                 handle_chinese_chars=True, unk_token="[UNK]")
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def tokenize_ids(self, texts):
+        """WordPiece ids of each text, without special tokens."""
+        encodings = self._wordpiece.encode_batch(list(texts), add_special_tokens=False)
+        return [e.ids for e in encodings]
+
+    def tokenize_words(self, words_batch):
+        """For pre-split words (tagging): per sentence, the ids and the index of each word's first piece."""
+        encodings = self._wordpiece.encode_batch([list(w) for w in words_batch], is_pretokenized=True,
+                                                 add_special_tokens=False)
+        result = []
+        for encoding in encodings:
+            word_ids = encoding.word_ids
+            starts = [i for i, w in enumerate(word_ids) if i == 0 or word_ids[i - 1] != w]
+            result.append((encoding.ids, starts, word_ids))
+        return result
+
+    def convert_ids_to_tokens(self, ids):
+        return [self.inv_vocab.get(int(i), "[UNK]") for i in ids]
+
+    def encode(self, texts, text_pairs=None, max_seq_length=128):
+        """Returns (features dict of int32 [N, max_seq_length], number of truncated examples)."""
+        ids_a = self.tokenize_ids(texts)
+        ids_b = self.tokenize_ids(text_pairs) if text_pairs is not None else [None] * len(ids_a)
+        n = len(ids_a)
+        input_ids = np.full((n, max_seq_length), self.pad_id, np.int32)
+        segment_ids = np.zeros((n, max_seq_length), np.int32)
+        input_mask = np.zeros((n, max_seq_length), np.int32)
+        truncated = 0
+        for row, (a, b) in enumerate(zip(ids_a, ids_b)):
+            tokens, types = self.pack(a, b, max_seq_length)
+            if len(tokens) < len(a) + (len(b) + 1 if b is not None else 0) + 2:
+                truncated += 1
+            input_ids[row, :len(tokens)] = tokens
+            segment_ids[row, :len(types)] = types
+            input_mask[row, :len(tokens)] = 1
+        return {"input_ids": input_ids, "input_mask": input_mask, "segment_ids": segment_ids}, truncated
+
+    def pack(self, a, b, max_seq_length):
+        """[CLS] a [SEP] (b [SEP]) with the shared truncation rule; returns (ids, type ids)."""
+        if b is None:
+            keep_a = min(len(a), max_seq_length - 2)
+            return [self.cls_id] + list(a[:keep_a]) + [self.sep_id], [0] * (keep_a + 2)
+        keep_a, keep_b = truncated_lengths(len(a), len(b), max_seq_length - 3)
+        keep_a, keep_b = int(keep_a), int(keep_b)
+        ids = [self.cls_id] + list(a[:keep_a]) + [self.sep_id] + list(b[:keep_b]) + [self.sep_id]
+        return ids, [0] * (keep_a + 2) + [1] * (keep_b + 1)
+
+
+class GraphTokenizer(tf.Module):
+    """In-graph BERT tokenization for serving: raw strings in, padded int32 model inputs out.
+
+    Uses only ops that stock TensorFlow Serving builds carry (``BertTokenizer``'s wordpiece and
+    normalisation ops, ``combine_segments``, ``pad_model_inputs``); truncation is ragged slicing.
+    """
+
+    def __init__(self, vocab_file, do_lower_case=True, max_seq_length=128, name=None):
+        super().__init__(name=name)
+        import tensorflow_text as tf_text
+
+        vocab = load_vocab(vocab_file)
+        self.vocab_file = tf.saved_model.Asset(vocab_file)
+        initializer = tf.lookup.TextFileInitializer(
+            self.vocab_file, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
+        self.table = tf.lookup.StaticHashTable(initializer, default_value=vocab["[UNK]"])
+        self._tokenizer = tf_text.BertTokenizer(self.table, token_out_type=tf.int64, lower_case=do_lower_case,
+                                                unknown_token="[UNK]")
+        self.cls_id, self.sep_id = vocab["[CLS]"], vocab["[SEP]"]
+        self.max_seq_length = max_seq_length
+
+    def word_pieces(self, text):
+        return self._tokenizer.tokenize(text).merge_dims(-2, -1)
+
+    @staticmethod
+    def _keep_first(ragged, lengths):
+        positions = tf.ragged.range(ragged.row_lengths())
+        return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(lengths, 1))
+
+    def __call__(self, text, text_pair=None):
+        import tensorflow_text as tf_text
+
+        a = self.word_pieces(text)
+        segments = [a]
+        if text_pair is None:
+            segments = [self._keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))]
+        else:
+            b = self.word_pieces(text_pair)
+            keep_a, keep_b = truncated_lengths(a.row_lengths(), b.row_lengths(),
+                                               tf.constant(self.max_seq_length - 3, tf.int64))
+            segments = [self._keep_first(a, keep_a), self._keep_first(b, keep_b)]
+        ids, type_ids = tf_text.combine_segments(segments, start_of_sequence_id=self.cls_id,
+                                                 end_of_segment_id=self.sep_id)
+        input_ids, attention_mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
+        token_type_ids, _ = tf_text.pad_model_inputs(type_ids, self.max_seq_length)
+        return {"input_ids": tf.cast(input_ids, tf.int32),
+                "attention_mask": tf.cast(attention_mask, tf.int32),
+                "token_type_ids": tf.cast(token_type_ids, tf.int32)}

@@ -1,0 +1,354 @@
+"""The one training loop, for pretraining and every fine-tuning task.
+
+It owns what every task shares: strategy scope, mixed precision, loss averaging over the global
+batch, gradient all-reduce then global-norm clipping, several steps per ``tf.function`` call,
+checkpoints with resume (weights, optimizer, step and data position), SIGTERM-safe stops,
+NaN checks, TensorBoard and ``train_metrics.jsonl`` logs, evaluation hooks with early stopping
+and best-model tracking, and batched prediction.
+
+A model plugs in with ``per_example_loss(features, outputs)``, ``train_metrics(features,
+outputs) -> {name: (values, weights)}`` and a ``train_metric_names`` tuple.
+"""
+import json
+import math
+import os
+import signal
+import socket
+import time
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from bert_tf import distribute, fileio
+from bert_tf.errors import UserError
+from bert_tf.training import progress
+
+PRECISION_POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
+
+
+def set_precision(mixed_precision):
+    if mixed_precision not in PRECISION_POLICIES:
+        raise UserError(f"--mixed_precision={mixed_precision} is unknown: use no, fp16 or bf16")
+    tf_keras.mixed_precision.set_global_policy(PRECISION_POLICIES[mixed_precision])
+
+
+class OutputDirLock:
+    """Refuses a second run on the same output_dir while the first one's process lives."""
+
+    def __init__(self, output_dir, overwrite=False):
+        self.path = os.path.join(output_dir, ".lock")
+        self.overwrite = overwrite
+
+    def __enter__(self):
+        host = socket.gethostname()
+        if tf.io.gfile.exists(self.path) and not self.overwrite:
+            try:
+                with tf.io.gfile.GFile(self.path) as f:
+                    holder = json.load(f)
+            except (ValueError, tf.errors.OpError):
+                holder = {}
+            if holder.get("host") == host and _pid_alive(holder.get("pid")):
+                raise UserError(f"{os.path.dirname(self.path)} is in use by process {holder['pid']} on {host}: "
+                                "wait for it, choose another --output_dir, or pass --overwrite_output_dir")
+        fileio.write_json(self.path, {"pid": os.getpid(), "host": host})
+        return self
+
+    def __exit__(self, *exc):
+        if tf.io.gfile.exists(self.path):
+            tf.io.gfile.remove(self.path)
+        return False
+
+
+def _pid_alive(pid):
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Trainer:
+    def __init__(self, strategy, model_fn, optimizer_fn, output_dir, global_batch_size, mixed_precision="no",
+                 jit_compile=False, steps_per_execution=1, save_checkpoints_steps=1000, log_steps=100,
+                 max_checkpoints=3, clip_norm=1.0, nan_policy="stop"):
+        """``model_fn()`` returns the built task model; ``optimizer_fn()`` the optimizer. Both run in scope."""
+        for flag, value in (("--save_checkpoints_steps", save_checkpoints_steps), ("--log_steps", log_steps),
+                            ("--steps_per_execution", steps_per_execution)):
+            if value <= 0:
+                raise UserError(f"{flag}={value} must be positive")
+        if nan_policy not in ("stop", "skip_batch"):
+            raise UserError(f"--nan_policy={nan_policy} is unknown: use stop or skip_batch")
+        self.strategy = strategy
+        self.output_dir = output_dir
+        self.global_batch_size = global_batch_size
+        distribute.per_replica_batch_size(strategy, global_batch_size)
+        self.mixed_precision = mixed_precision
+        self.jit_compile = jit_compile
+        self.steps_per_execution = steps_per_execution
+        self.save_checkpoints_steps = save_checkpoints_steps
+        self.log_steps = log_steps
+        self.clip_norm = clip_norm
+        self.max_checkpoints = max_checkpoints
+        self.nan_policy = nan_policy
+        self.is_chief = distribute.is_chief(strategy)
+        set_precision(mixed_precision)
+        with strategy.scope():
+            self.model = model_fn()
+            optimizer = optimizer_fn()
+            if mixed_precision == "fp16":
+                optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
+            self.optimizer.build(self.model.trainable_variables)
+            names = ("loss",) + tuple(getattr(self.model, "train_metric_names", ()))
+            self.metrics = {name: tf_keras.metrics.Mean(name=name) for name in names}
+            self.skipped_batches = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                               aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self._train_steps = None
+        self._predict_fns = {}
+        self._stop_signal = None
+
+    @property
+    def global_step(self):
+        return int(self.optimizer.iterations.numpy())
+
+    # ---- the compiled step -------------------------------------------------------------------
+    def _replica_step(self, features):
+        model, optimizer = self.model, self.optimizer
+        with tf.GradientTape() as tape:
+            outputs = model(features, training=True)
+            per_example = tf.cast(model.per_example_loss(features, outputs), tf.float32)
+            loss = tf.reduce_sum(per_example) / self.global_batch_size
+            scaled = optimizer.get_scaled_loss(loss) if self.mixed_precision == "fp16" else loss
+        variables = model.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        if self.mixed_precision == "fp16":
+            grads = optimizer.get_unscaled_gradients(grads)
+        # All-reduce before clipping: the clip must see the global gradient, as one device would.
+        context = tf.distribute.get_replica_context()
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        if self.nan_policy == "skip_batch":
+            bad_replicas = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                              tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32))
+            finite = bad_replicas == 0
+
+            def apply():
+                optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+                return tf.constant(0, tf.int64)
+
+            skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
+            self.skipped_batches.assign_add(skipped)
+        else:
+            optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+        self.metrics["loss"].update_state(per_example)
+        for name, (values, weights) in model.train_metrics(features, outputs).items():
+            self.metrics[name].update_state(values, sample_weight=weights)
+
+    def _build_train_steps(self):
+        replica_step = tf.function(self._replica_step, jit_compile=self.jit_compile or None)
+
+        @tf.function
+        def train_steps(iterator, steps):
+            for _ in tf.range(steps):
+                self.strategy.run(replica_step, args=(next(iterator),))
+
+        return train_steps
+
+    # ---- the host loop -----------------------------------------------------------------------
+    def _on_sigterm(self, signum, frame):
+        self._stop_signal = signum
+
+    def _log(self, step, writer, started, steps_done):
+        values = {name: float(m.result().numpy()) for name, m in self.metrics.items()}
+        for metric in self.metrics.values():
+            metric.reset_state()
+        lr = self.optimizer.learning_rate
+        lr = float(lr(step)) if callable(lr) else float(lr)
+        elapsed = max(time.time() - started, 1e-9)
+        values.update(step=step, learning_rate=lr,
+                      examples_per_second=steps_done * self.global_batch_size / elapsed)
+        if self.nan_policy == "skip_batch":
+            values["skipped_batches"] = int(self.skipped_batches.numpy())
+        if not math.isfinite(values["loss"]) and self.nan_policy == "stop":
+            raise UserError(f"loss became {values['loss']} at step {step}: the last good checkpoint in "
+                            f"{self.output_dir}/checkpoints is kept; lower --learning_rate or use --nan_policy=skip_batch")
+        if self.is_chief:
+            with writer.as_default(step=step):
+                for name, value in values.items():
+                    if name != "step":
+                        tf.summary.scalar(name, value)
+            with tf.io.gfile.GFile(os.path.join(self.output_dir, "train_metrics.jsonl"), "a") as f:
+                f.write(json.dumps(values, sort_keys=True) + "\n")
+        return values
+
+    def train(self, dataset_fn, num_train_steps, eval_fn=None, eval_steps=None, metric_for_best_model=None,
+              greater_is_better=True, early_stopping_patience=None, overwrite_output_dir=False, verbose=True):
+        """Trains to ``num_train_steps`` (resuming from the latest checkpoint), returns a summary dict.
+
+        ``dataset_fn(input_context)`` returns the per-replica batched training dataset.
+        ``eval_fn(model) -> {metric: value}`` runs every ``eval_steps`` and at the end.
+        """
+        if num_train_steps <= 0:
+            raise UserError(f"--num_train_steps={num_train_steps} must be positive")
+        fileio.ensure_dir(self.output_dir)
+        with OutputDirLock(self.output_dir, overwrite_output_dir):
+            return self._train(dataset_fn, num_train_steps, eval_fn, eval_steps, metric_for_best_model,
+                               greater_is_better, early_stopping_patience, verbose)
+
+    def _train(self, dataset_fn, num_train_steps, eval_fn, eval_steps, metric_for_best_model, greater_is_better,
+               early_stopping_patience, verbose):
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        checkpoint_dir = os.path.join(self.output_dir, "checkpoints")
+        if not self.is_chief:
+            checkpoint_dir = os.path.join(self.output_dir, f".worker_{self.strategy.cluster_resolver.task_id}_tmp")
+        manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=self.max_checkpoints)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        start_step = self.global_step
+        # Distributed iterators cannot be checkpointed, so the data position is restored by skipping
+        # the batches already consumed; with seeded, deterministic pipelines that is the same stream.
+        replicas = self.strategy.num_replicas_in_sync
+
+        def resumed_dataset_fn(context):
+            dataset = dataset_fn(context)
+            pipelines = context.num_input_pipelines if context else 1
+            return dataset.skip(start_step * replicas // pipelines) if start_step else dataset
+
+        iterator = iter(distribute.distribute_dataset(self.strategy, resumed_dataset_fn))
+        if self._train_steps is None:
+            self._train_steps = self._build_train_steps()
+        writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "logs", "train")) \
+            if self.is_chief else tf.summary.create_noop_writer()
+        best = _BestTracker(self.output_dir, self.model, metric_for_best_model, greater_is_better, self.is_chief)
+        history, eval_history = [], []
+        previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        bar = progress.Bar(num_train_steps, initial=start_step, unit="step", enabled=verbose)
+        step, log_started, log_step = start_step, time.time(), start_step
+        stopped_early = False
+        try:
+            while step < num_train_steps:
+                boundaries = [num_train_steps, _next_multiple(step, self.save_checkpoints_steps),
+                              _next_multiple(step, self.log_steps)]
+                if eval_fn and eval_steps:
+                    boundaries.append(_next_multiple(step, eval_steps))
+                chunk = min(self.steps_per_execution, min(boundaries) - step)
+                self._train_steps(iterator, tf.constant(chunk, tf.int32))
+                step += chunk
+                bar.update(step)
+                if step % self.log_steps == 0 or step == num_train_steps:
+                    values = self._log(step, writer, log_started, step - log_step)
+                    bar.set_postfix(loss=values["loss"])
+                    history.append(values)
+                    log_started, log_step = time.time(), step
+                if step % self.save_checkpoints_steps == 0 or step == num_train_steps:
+                    manager.save(checkpoint_number=step)
+                if self._stop_signal is not None:
+                    manager.save(checkpoint_number=step)
+                    raise UserError(f"stopped by signal {self._stop_signal} at step {step}; checkpoint saved in "
+                                    f"{checkpoint_dir}: rerun the same command to resume")
+                if eval_fn and ((eval_steps and step % eval_steps == 0) or step == num_train_steps):
+                    results = dict(eval_fn(self.model), step=step)
+                    eval_history.append(results)
+                    if best.update(results, step) is False and early_stopping_patience and \
+                            best.evals_since_best >= early_stopping_patience:
+                        stopped_early = True
+                        break
+        finally:
+            bar.close()
+            signal.signal(signal.SIGTERM, previous_handler)
+        if stopped_early:
+            manager.save(checkpoint_number=step)
+        return {"global_step": step, "train_history": history, "eval_history": eval_history,
+                "best": best.summary(), "stopped_early": stopped_early}
+
+    def restore_best(self):
+        _BestTracker.restore(self.output_dir, self.model)
+
+    # ---- inference ---------------------------------------------------------------------------
+    def predict(self, dataset_fn, keep_features=(), verbose=False, total_batches=None):
+        """Runs the model over a finite dataset; returns numpy outputs (plus ``keep_features``) in order."""
+        dataset = distribute.distribute_dataset(self.strategy, dataset_fn)
+        key = tuple(keep_features)
+        if key not in self._predict_fns:
+            def replica_predict(features):
+                outputs = self.model(features, training=False)
+                outputs.update({k: features[k] for k in keep_features})
+                return outputs
+
+            # Partial last batches and length buckets change shapes; relax them instead of retracing.
+            self._predict_fns[key] = tf.function(replica_predict, reduce_retracing=True)
+        replica_predict = self._predict_fns[key]
+        batches = []
+        bar = progress.Bar(total_batches, unit="batch", enabled=verbose)
+        for features in dataset:
+            per_replica = self.strategy.run(replica_predict, args=(features,))
+            for local in zip(*[self.strategy.experimental_local_results(v) for v in per_replica.values()]):
+                batches.append({k: t.numpy() for k, t in zip(per_replica.keys(), local)})
+            bar.update(len(batches))
+        bar.close()
+        return {k: _concat_padded([b[k] for b in batches if b[k].shape[0]]) for k in (batches[0] if batches else {})}
+
+
+def _concat_padded(arrays):
+    """Concatenates batches whose second axis may differ (length buckets), padding with zeros."""
+    if not arrays:
+        return np.zeros((0,))
+    if arrays[0].ndim < 2:
+        return np.concatenate(arrays)
+    width = max(a.shape[1] for a in arrays)
+    padded = [np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2)) for a in arrays]
+    return np.concatenate(padded)
+
+
+def _next_multiple(step, every):
+    return (step // every + 1) * every
+
+
+class _BestTracker:
+    """Keeps the weights of the best evaluation so far under output_dir/best (written atomically)."""
+
+    def __init__(self, output_dir, model, metric, greater_is_better, is_chief):
+        self.directory = os.path.join(output_dir, "best")
+        self.model, self.metric, self.greater = model, metric, greater_is_better
+        self.is_chief = is_chief
+        self.best_value, self.best_step, self.evals_since_best = None, None, 0
+        state_path = os.path.join(self.directory, "best.json")
+        if metric and tf.io.gfile.exists(state_path):
+            state = fileio.read_json(state_path)
+            if state.get("metric") == metric:
+                self.best_value, self.best_step = state["value"], state["step"]
+
+    def update(self, results, step):
+        if not self.metric:
+            return None
+        if self.metric not in results:
+            raise UserError(f"--metric_for_best_model={self.metric} is not among the evaluation metrics "
+                            f"{sorted(k for k in results if k != 'step')}: pick one of them")
+        value = results[self.metric]
+        improved = self.best_value is None or (value > self.best_value if self.greater else value < self.best_value)
+        if not improved:
+            self.evals_since_best += 1
+            return False
+        self.best_value, self.best_step, self.evals_since_best = value, step, 0
+        if self.is_chief:
+            with fileio.atomic_path(self.directory) as temp:
+                tf.train.Checkpoint(model=self.model).write(os.path.join(temp, "model"))
+                fileio.write_json(os.path.join(temp, "best.json"),
+                                  {"metric": self.metric, "value": value, "step": step})
+        return True
+
+    def summary(self):
+        return {"metric": self.metric, "value": self.best_value, "step": self.best_step} if self.metric else None
+
+    @staticmethod
+    def restore(output_dir, model):
+        path = os.path.join(output_dir, "best", "model")
+        if tf.io.gfile.exists(path + ".index"):
+            tf.train.Checkpoint(model=model).read(path).expect_partial()
+            return True
+        return False
