@@ -42,6 +42,10 @@ class BertTaskModel(tf_keras.Model):
         return self.bert(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
                          token_type_ids=features["token_type_ids"], training=training)
 
+    def call(self, features, training=False):
+        outputs = self.encode(features, training)
+        return {"sequence_output": outputs.last_hidden_state, "pooled_output": outputs.pooler_output}
+
     def dummy_features(self, batch_size=2, seq_length=8):
         return {k: tf.ones((batch_size, seq_length), tf.int32) for k in MODEL_INPUTS}
 
