@@ -16,6 +16,8 @@ CORE = [
     "numpy>=1.26",
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    # PredictRequest protos for export warmup records and the gRPC client.
+    "tensorflow-serving-api>=2.20,<2.22",
 ]
 
 setup(
