@@ -100,4 +100,126 @@ def build_task_model(task, config, num_labels=None):
         return SequenceClassifier(config, num_labels=num_labels)
     if task == "regression":
         return SequenceClassifier(config, num_labels=1, regression=True)
+    if task == "tagging":
+        return TokenTagger(config, num_labels=num_labels)
+    if task == "squad":
+        return SpanQA(config)
+    if task == "multiple_choice":
+        return MultipleChoice(config, num_choices=num_labels)
     raise ValueError(f"unknown task {task!r}")
+
+
+def _head_dropout_rate(config):
+    rate = getattr(config, "classifier_dropout", None)
+    return config.hidden_dropout_prob if rate is None else rate
+
+
+IGNORE_LABEL = -100  # label id of positions the tagging loss and metrics skip (Hugging Face's convention)
+
+
+class TokenTagger(BertTaskModel):
+    """Sequence output -> dropout -> dense per token. Positions labelled ``IGNORE_LABEL`` are skipped."""
+
+    hf_class_name = "TFBertForTokenClassification"
+    task = "tagging"
+    add_pooling_layer = False
+    train_metric_names = ("accuracy",)
+
+    def __init__(self, config, num_labels, **kwargs):
+        super().__init__(config, **kwargs)
+        self.num_labels = num_labels
+        self.dropout = tf_keras.layers.Dropout(_head_dropout_rate(config))
+        self.classifier = tf_keras.layers.Dense(num_labels, kernel_initializer=_initializer(config),
+                                                name="classifier")
+
+    def call(self, features, training=False):
+        sequence = self.encode(features, training).last_hidden_state
+        logits = tf.cast(self.classifier(self.dropout(sequence, training=training)), tf.float32)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    @staticmethod
+    def _labelled(features):
+        labels = features["label_ids"]
+        return labels, tf.cast(labels != IGNORE_LABEL, tf.float32)
+
+    def per_example_loss(self, features, outputs):
+        labels, weights = self._labelled(features)
+        token_loss = tf_keras.losses.sparse_categorical_crossentropy(
+            tf.maximum(labels, 0), outputs["logits"], from_logits=True)
+        # Mean over each example's labelled words; an example with none contributes zero.
+        return tf.reduce_sum(token_loss * weights, axis=-1) / tf.maximum(tf.reduce_sum(weights, axis=-1), 1.0)
+
+    def train_metrics(self, features, outputs):
+        labels, weights = self._labelled(features)
+        predictions = tf.argmax(outputs["logits"], axis=-1, output_type=labels.dtype)
+        correct = tf.cast(tf.equal(predictions, labels), tf.float32)
+        return {"accuracy": (tf.reshape(correct, [-1]), tf.reshape(weights, [-1]))}
+
+
+class SpanQA(BertTaskModel):
+    """Sequence output -> dense(2) -> start and end logits; padding positions get a large negative."""
+
+    hf_class_name = "TFBertForQuestionAnswering"
+    task = "squad"
+    add_pooling_layer = False
+    train_metric_names = ("start_accuracy", "end_accuracy")
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.qa_outputs = tf_keras.layers.Dense(2, kernel_initializer=_initializer(config), name="qa_outputs")
+
+    def call(self, features, training=False):
+        sequence = self.encode(features, training).last_hidden_state
+        logits = tf.cast(self.qa_outputs(sequence), tf.float32)
+        padding = (1.0 - tf.cast(features["attention_mask"], tf.float32)) * -10000.0
+        return {"start_logits": logits[..., 0] + padding, "end_logits": logits[..., 1] + padding}
+
+    def per_example_loss(self, features, outputs):
+        loss = 0.0
+        for key in ("start", "end"):
+            positions = tf.reshape(features[f"{key}_positions"], [-1])
+            loss += tf_keras.losses.sparse_categorical_crossentropy(positions, outputs[f"{key}_logits"],
+                                                                    from_logits=True)
+        return loss / 2.0
+
+    def train_metrics(self, features, outputs):
+        result = {}
+        for key in ("start", "end"):
+            positions = tf.reshape(features[f"{key}_positions"], [-1])
+            predicted = tf.argmax(outputs[f"{key}_logits"], axis=-1, output_type=positions.dtype)
+            result[f"{key}_accuracy"] = (tf.cast(tf.equal(predicted, positions), tf.float32), None)
+        return result
+
+
+class MultipleChoice(BertTaskModel):
+    """Inputs [batch, choices, length] run flattened; pooled output -> dropout -> dense(1) per choice."""
+
+    hf_class_name = "TFBertForMultipleChoice"
+    task = "multiple_choice"
+    train_metric_names = ("accuracy",)
+
+    def __init__(self, config, num_choices, **kwargs):
+        super().__init__(config, **kwargs)
+        self.num_choices = num_choices
+        self.dropout = tf_keras.layers.Dropout(config.hidden_dropout_prob)
+        self.classifier = tf_keras.layers.Dense(1, kernel_initializer=_initializer(config), name="classifier")
+
+    def dummy_features(self, batch_size=2, seq_length=8):
+        return {k: tf.ones((batch_size, self.num_choices, seq_length), tf.int32) for k in MODEL_INPUTS}
+
+    def call(self, features, training=False):
+        length = tf.shape(features["input_ids"])[-1]
+        flat = {k: tf.reshape(features[k], [-1, length]) for k in MODEL_INPUTS}
+        pooled = self.encode(flat, training).pooler_output
+        scores = tf.cast(self.classifier(self.dropout(pooled, training=training)), tf.float32)
+        logits = tf.reshape(scores, [-1, self.num_choices])
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def per_example_loss(self, features, outputs):
+        labels = tf.reshape(features["label_ids"], [-1])
+        return tf_keras.losses.sparse_categorical_crossentropy(labels, outputs["logits"], from_logits=True)
+
+    def train_metrics(self, features, outputs):
+        labels = tf.reshape(features["label_ids"], [-1])
+        predictions = tf.argmax(outputs["logits"], axis=-1, output_type=labels.dtype)
+        return {"accuracy": (tf.cast(tf.equal(predictions, labels), tf.float32), None)}
