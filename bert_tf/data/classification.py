@@ -8,7 +8,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import sys
 
 import numpy as np
@@ -188,13 +187,6 @@ def cached_records(examples, source_paths, cache_dir, split, tokenizer, max_seq_
     settings = {"split": split, "max_seq_length": max_seq_length, "labels": label_list, "regression": regression,
                 "vocab": records.content_key([tokenizer.vocab_file], {}), "lower": tokenizer.do_lower_case,
                 "count": len(examples)}
-    key = records.content_key(source_paths, settings)
-    path = os.path.join(cache_dir, f"{split}-{key}.tfrecord")
-    meta_path = path + ".json"
-    if tf.io.gfile.exists(meta_path) and tf.io.gfile.exists(path):
-        return path, fileio.read_json(meta_path)
-    fileio.ensure_dir(cache_dir)
-    stats = convert_to_records(examples, tokenizer, max_seq_length, path, label_list, regression)
-    # The meta file is written last: it is the completion marker a rerun trusts.
-    fileio.write_json(meta_path, stats)
-    return path, stats
+    return records.cached_conversion(
+        cache_dir, split, source_paths, settings,
+        lambda path: convert_to_records(examples, tokenizer, max_seq_length, path, label_list, regression))

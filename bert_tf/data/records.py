@@ -5,6 +5,7 @@ files and ours are interchangeable. The reader renames to the model's input name
 (``attention_mask``, ``token_type_ids``) and casts int64 to int32 in small named steps.
 """
 import hashlib
+import os
 import json
 
 import numpy as np
@@ -171,3 +172,20 @@ def content_key(paths, settings):
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def cached_conversion(cache_dir, split, source_paths, settings, convert):
+    """Runs ``convert(records_path) -> stats`` once per (input file bytes, settings).
+
+    Returns (records path, stats). The stats file is written last: it is the completion marker
+    a rerun trusts, so an interrupted conversion is redone rather than half-read.
+    """
+    key = content_key(source_paths, settings)
+    path = os.path.join(cache_dir, f"{split}-{key}.tfrecord")
+    meta_path = path + ".json"
+    if tf.io.gfile.exists(meta_path) and tf.io.gfile.exists(path):
+        return path, fileio.read_json(meta_path)
+    fileio.ensure_dir(cache_dir)
+    stats = convert(path)
+    fileio.write_json(meta_path, stats)
+    return path, stats
