@@ -118,3 +118,102 @@ def save_confusion_matrix_png(matrix, label_names, path, title="Confusion matrix
     with fileio.atomic_path(path) as temp:
         figure.savefig(temp, format="png", dpi=100)
     plt.close(figure)
+
+
+# ---- token tagging ------------------------------------------------------------------------------
+
+def token_accuracy(gold_sequences, predicted_sequences):
+    """Fraction of words whose predicted tag equals the gold tag, over all sentences."""
+    total = correct = 0
+    for gold, predicted in zip(gold_sequences, predicted_sequences):
+        total += len(gold)
+        correct += sum(g == p for g, p in zip(gold, predicted))
+    return correct / total if total else 0.0
+
+
+def tag_scheme(tags):
+    """'BIOES' or 'BIO' when every tag is ``O`` or ``<prefix>-<type>`` of that scheme, else None."""
+    prefixes = set()
+    for tag in tags:
+        if tag == "O":
+            continue
+        prefix, dash, kind = tag.partition("-")
+        if not dash or not kind or prefix not in ("B", "I", "E", "S"):
+            return None
+        prefixes.add(prefix)
+    if not prefixes:
+        return None
+    return "BIOES" if prefixes & {"E", "S"} else "BIO"
+
+
+def entity_spans(tags, scheme):
+    """Strict entity spans {(type, start, end_exclusive)} of one tag sequence.
+
+    Strict as seqeval's ``mode='strict'``: a span must open with B- (or be one S- in BIOES),
+    continue with I- of the same type and, in BIOES, close with E-; anything else is no entity.
+    """
+    spans, start, kind = set(), None, None
+    for position, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, tag_kind = tag.partition("-") if tag != "O" else ("O", "", "")
+        if scheme == "BIO":
+            if start is not None and (prefix != "I" or tag_kind != kind):
+                spans.add((kind, start, position))
+                start = None
+            if prefix == "B":
+                start, kind = position, tag_kind
+        else:
+            if prefix == "S":
+                spans.add((tag_kind, position, position + 1))
+                start = None
+            elif prefix == "B":
+                start, kind = position, tag_kind
+            elif prefix == "I" and start is not None and tag_kind == kind:
+                pass
+            elif prefix == "E" and start is not None and tag_kind == kind:
+                spans.add((kind, start, position + 1))
+                start = None
+            else:
+                start = None
+    return spans
+
+
+def entity_scores(gold_sequences, predicted_sequences, scheme):
+    """Micro precision/recall/F1 over exactly matching entity spans, plus per-type scores."""
+    found = gold_total = predicted_total = 0
+    per_type = {}
+    for gold, predicted in zip(gold_sequences, predicted_sequences):
+        gold_spans, predicted_spans = entity_spans(gold, scheme), entity_spans(predicted, scheme)
+        for spans, column in ((gold_spans, 0), (predicted_spans, 1), (gold_spans & predicted_spans, 2)):
+            for kind, _, _ in spans:
+                per_type.setdefault(kind, [0, 0, 0])[column] += 1
+        found += len(gold_spans & predicted_spans)
+        gold_total += len(gold_spans)
+        predicted_total += len(predicted_spans)
+
+    def prf(correct, num_gold, num_predicted):
+        precision = correct / num_predicted if num_predicted else 0.0
+        recall = correct / num_gold if num_gold else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        return precision, recall, f1
+
+    precision, recall, f1 = prf(found, gold_total, predicted_total)
+    types = {}
+    for kind, (num_gold, num_predicted, correct) in sorted(per_type.items()):
+        p, r, f = prf(correct, num_gold, num_predicted)
+        types[kind] = {"precision": p, "recall": r, "f1": f, "support": num_gold}
+    return {"precision": precision, "recall": recall, "f1": f1, "per_type": types}
+
+
+def tagging_metrics(gold_sequences, predicted_sequences, label_list=None):
+    """token_accuracy always; entity precision/recall/f1 when the tags are BIO/BIOES, else None."""
+    tags = list(label_list or []) + [t for sequence in gold_sequences for t in sequence]
+    scheme = tag_scheme(set(tags))
+    result = {"token_accuracy": token_accuracy(gold_sequences, predicted_sequences),
+              "precision": None, "recall": None, "f1": None, "tag_scheme": scheme,
+              "num_examples": len(gold_sequences),
+              "num_tokens": sum(len(s) for s in gold_sequences)}
+    if scheme:
+        scores = entity_scores(gold_sequences, predicted_sequences, scheme)
+        result.update(precision=scores["precision"], recall=scores["recall"], f1=scores["f1"],
+                      per_type=scores["per_type"])
+    return result
