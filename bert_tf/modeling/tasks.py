@@ -140,7 +140,8 @@ class TokenTagger(BertTaskModel):
     @staticmethod
     def _labelled(features):
         labels = features["label_ids"]
-        return labels, tf.cast(labels != IGNORE_LABEL, tf.float32)
+        # Negative ids (IGNORE_LABEL, or a word whose gold tag is unknown) stay out of loss and metrics.
+        return labels, tf.cast(labels >= 0, tf.float32)
 
     def per_example_loss(self, features, outputs):
         labels, weights = self._labelled(features)
