@@ -55,3 +55,40 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
     flags.DEFINE_bool("overwrite_output_dir", False,
                       "Run even if another process holds --output_dir's lock.", flag_values=fv)
     flags.DEFINE_integer("seed", 42, "Random seed for initialisation and data order.", flag_values=fv)
+
+
+def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predictions_file="predictions",
+                          length_buckets=None):
+    """Data files, do_* switches, epochs/steps and evaluation schedule shared by the fine-tuning scripts.
+
+    ``length_buckets`` (a default like "32,64,128") also defines --length_buckets.
+    """
+    flags.DEFINE_string("train_file", None, f"Training data: {data_format}.", flag_values=fv)
+    flags.DEFINE_string("dev_file", None, "Evaluation data for --do_eval, same format.", flag_values=fv)
+    flags.DEFINE_string("test_file", None, "Prediction data for --do_predict, same format (gold optional).",
+                        flag_values=fv)
+    flags.DEFINE_bool("do_train", False, "Fine-tune on --train_file.", flag_values=fv)
+    flags.DEFINE_bool("do_eval", False, "Evaluate on --dev_file; writes eval_results.json.", flag_values=fv)
+    flags.DEFINE_bool("do_predict", False, f"Predict --test_file; writes {predictions_file} (+ test_results.json "
+                      "when it has gold answers).", flag_values=fv)
+    flags.DEFINE_float("num_train_epochs", 3.0, "Training epochs (ignored when --num_train_steps is set).",
+                       flag_values=fv)
+    flags.DEFINE_integer("num_train_steps", None, "Training steps (default: from --num_train_epochs).",
+                         flag_values=fv)
+    flags.DEFINE_integer("max_train_examples", None, "Use only the first N training examples.", flag_values=fv)
+    flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.",
+                       flag_values=fv)
+    flags.DEFINE_integer("eval_every_steps", None, "Evaluate on --dev_file every N steps (default: at the end).",
+                         flag_values=fv)
+    flags.DEFINE_string("metric_for_best_model", None,
+                        "Keep the checkpoint best on this eval metric and use it for eval/predict/save.",
+                        flag_values=fv)
+    flags.DEFINE_integer("early_stopping_patience", None, "Stop after N evaluations without improvement.",
+                         flag_values=fv)
+    flags.DEFINE_string("cache_dir", None, "Where converted TFRecords are cached (default: output_dir/cache).",
+                        flag_values=fv)
+    if length_buckets is not None:
+        flags.DEFINE_list("length_buckets", length_buckets,
+                          "Batch training examples by length, padded to the smallest of these bounds that fits "
+                          "(bounds above --max_seq_length are dropped). Empty: pad to --max_seq_length.",
+                          flag_values=fv)
