@@ -168,7 +168,8 @@ class Trainer:
         for metric in self.metrics.values():
             metric.reset_state()
         lr = self.optimizer.learning_rate
-        lr = float(lr(step)) if callable(lr) else float(lr)
+        # Under a mirrored strategy the current rate is a MirroredVariable, which float() refuses.
+        lr = float(lr(step)) if callable(lr) else float(tf.convert_to_tensor(lr).numpy())
         elapsed = max(time.time() - started, 1e-9)
         values.update(step=step, learning_rate=lr,
                       examples_per_second=steps_done * self.global_batch_size / elapsed)
