@@ -20,6 +20,14 @@ from bert_tf.errors import UserError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
+# BERT's basic tokenizer as RE2 patterns: words split at whitespace, and every punctuation
+# character (ASCII symbols count as punctuation) and CJK ideograph is a word of its own.
+_PUNCTUATION = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
+_CJK = (r"[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]|[\x{20000}-\x{2A6DF}]|[\x{2A700}-\x{2B73F}]|"
+        r"[\x{2B740}-\x{2B81F}]|[\x{2B820}-\x{2CEAF}]|[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]")
+_SPLIT_PATTERN = rf"\s+|{_PUNCTUATION}|{_CJK}"
+_KEEP_PATTERN = rf"{_PUNCTUATION}|{_CJK}"
+
 
 def load_vocab(vocab_file):
     """Reads vocab.txt into an ordered {token: id}, rejecting files models would mis-read."""
@@ -100,6 +108,9 @@ class HostTokenizer:
         self._wordpiece = BertWordPieceTokenizer(local_vocab, lowercase=do_lower_case,
                                                  strip_accents=do_lower_case, clean_text=True,
                                                  handle_chinese_chars=True, unk_token="[UNK]")
+        # Literal "[SEP]"/"[MASK]" typed in user text are words, as in google-research/bert and
+        # in the serving graph; special tokens are only ever inserted by id.
+        self._wordpiece._tokenizer.encode_special_tokens = True
 
     @property
     def vocab_size(self):
@@ -156,9 +167,17 @@ class HostTokenizer:
 class GraphTokenizer(tf.Module):
     """In-graph BERT tokenization for serving: raw strings in, padded int32 model inputs out.
 
-    Uses only ops that stock TensorFlow Serving builds carry (``BertTokenizer``'s wordpiece and
-    normalisation ops, ``combine_segments``, ``pad_model_inputs``); truncation is ragged slicing.
+    Uses only ops that stock TensorFlow Serving builds carry (TF Text's ``BasicTokenizer`` and
+    ``WordpieceTokenizer`` ops, ``normalize_utf8``, ``combine_segments``, ``pad_model_inputs``, core
+    string ops); truncation is ragged slicing.
+
+    Normalisation follows the host tokenizer (Hugging Face ``BertNormalizer``: drop control and
+    format characters, map Unicode spaces to spaces, then NFD + strip accents + lowercase) rather
+    than TF Text's ``lower_case=True``, whose NFKC case folding turns "ß" into "ss", full-width
+    letters into ASCII and so on, so serving ids would differ from training ids.
     """
+
+    MAX_CHARS_PER_WORD = 100  # longer words become [UNK], as in BERT's WordPiece
 
     def __init__(self, vocab_file, do_lower_case=True, max_seq_length=128, name=None):
         super().__init__(name=name)
@@ -170,13 +189,48 @@ class GraphTokenizer(tf.Module):
             self.vocab_file, key_dtype=tf.string, key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
             value_dtype=tf.int64, value_index=tf.lookup.TextFileIndex.LINE_NUMBER)
         self.table = tf.lookup.StaticHashTable(initializer, default_value=vocab["[UNK]"])
-        self._tokenizer = tf_text.BertTokenizer(self.table, token_out_type=tf.int64, lower_case=do_lower_case,
-                                                unknown_token="[UNK]")
+        # The word-length limit is applied in characters below; bytes only bound the op's work.
+        self._wordpiece = tf_text.WordpieceTokenizer(self.table, token_out_type=tf.int64, unknown_token="[UNK]",
+                                                     max_bytes_per_word=4 * self.MAX_CHARS_PER_WORD)
+        self.do_lower_case = bool(do_lower_case)
         self.cls_id, self.sep_id = vocab["[CLS]"], vocab["[SEP]"]
+        self.pad_id = vocab.get("[PAD]", 0)
         self.max_seq_length = max_seq_length
 
+    def normalize(self, text):
+        """The host tokenizer's text normalisation as string ops (invalid UTF-8 becomes U+FFFD, dropped)."""
+        import tensorflow_text as tf_text
+
+        text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+        text = tf.strings.regex_replace(text, r"[\t\n\r\p{Z}]", " ")
+        text = tf.strings.regex_replace(text, r"[\p{C}\x{FFFD}]", "")
+        if self.do_lower_case:
+            text = tf_text.normalize_utf8(text, "NFD")
+            text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+            # ICU lowercases a word-final capital sigma to "ς"; Hugging Face (char by char) gives "σ".
+            text = tf.strings.lower(tf.strings.regex_replace(text, "\u03a3", "\u03c3"), encoding="utf-8")
+        return text
+
+    def _pieces(self, text, normalized=False):
+        """Ids of any-rank ``text``: [..., words, pieces] (words as BERT's basic tokenizer splits them)."""
+        import tensorflow_text as tf_text
+
+        words = tf_text.regex_split(text if normalized else self.normalize(text), _SPLIT_PATTERN, _KEEP_PATTERN)
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > self.MAX_CHARS_PER_WORD
+        words = words.with_flat_values(tf.where(too_long, "[UNK]", words.flat_values))
+        return self._wordpiece.tokenize(words)
+
     def word_pieces(self, text):
-        return self._tokenizer.tokenize(text).merge_dims(-2, -1)
+        """[batch] strings -> ragged [batch, pieces] WordPiece ids."""
+        return self._pieces(text).merge_dims(-2, -1)
+
+    def pieces_by_word(self, text):
+        """[batch] strings -> ragged [batch, words, pieces], words split on whitespace.
+
+        A whitespace-separated word keeps all its pieces together (punctuation included), the way
+        pre-split CoNLL words are tokenized by ``HostTokenizer.tokenize_words``.
+        """
+        return self._pieces(tf.strings.split(self.normalize(text)), normalized=True).merge_dims(-2, -1)
 
     @staticmethod
     def _keep_first(ragged, lengths):
@@ -197,7 +251,7 @@ class GraphTokenizer(tf.Module):
             segments = [self._keep_first(a, keep_a), self._keep_first(b, keep_b)]
         ids, type_ids = tf_text.combine_segments(segments, start_of_sequence_id=self.cls_id,
                                                  end_of_segment_id=self.sep_id)
-        input_ids, attention_mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
+        input_ids, attention_mask = tf_text.pad_model_inputs(ids, self.max_seq_length, pad_value=self.pad_id)
         token_type_ids, _ = tf_text.pad_model_inputs(type_ids, self.max_seq_length)
         return {"input_ids": tf.cast(input_ids, tf.int32),
                 "attention_mask": tf.cast(attention_mask, tf.int32),
