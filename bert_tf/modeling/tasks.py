@@ -114,6 +114,19 @@ def _head_dropout_rate(config):
     return config.hidden_dropout_prob if rate is None else rate
 
 
+def _with_num_labels(config, num_labels):
+    """A copy of ``config`` whose ``num_labels`` sizes the head, as Hugging Face's classes read it.
+
+    The loader builds ``hf_class(config)`` and saved config.json files must say the real size,
+    or the head would not load (here or in ``from_pretrained``).
+    """
+    import copy
+
+    config = copy.deepcopy(config)
+    config.num_labels = num_labels
+    return config
+
+
 IGNORE_LABEL = -100  # label id of positions the tagging loss and metrics skip (Hugging Face's convention)
 
 
@@ -126,7 +139,7 @@ class TokenTagger(BertTaskModel):
     train_metric_names = ("accuracy",)
 
     def __init__(self, config, num_labels, **kwargs):
-        super().__init__(config, **kwargs)
+        super().__init__(_with_num_labels(config, num_labels), **kwargs)
         self.num_labels = num_labels
         self.dropout = tf_keras.layers.Dropout(_head_dropout_rate(config))
         self.classifier = tf_keras.layers.Dense(num_labels, kernel_initializer=_initializer(config),
