@@ -1,0 +1,161 @@
+"""Token tagging (POS, NER, chunking) from CoNLL files: convert, train, evaluate, predict, save."""
+import os
+
+from absl import flags as absl_flags
+
+from bert_tf import fileio
+from bert_tf import flags as flag_groups
+from bert_tf.data import records
+from bert_tf.data import tagging as data
+from bert_tf.errors import UserError
+from bert_tf.jobs import common
+from bert_tf.jobs.classifier import _buckets, _init_meta
+from bert_tf.modeling import checkpoints
+from bert_tf.modeling.tasks import TokenTagger
+from bert_tf.training import metrics
+
+PREDICTIONS_FILE = "test_predictions.conll"
+
+
+def define_flags(fv=absl_flags.FLAGS):
+    flag_groups.define_model_flags(fv)
+    flag_groups.define_training_flags(fv, learning_rate=5e-5)
+    flag_groups.define_strategy_flags(fv)
+    flag_groups.define_finetune_flags(
+        fv, data_format="CoNLL, token<TAB>tag per line (or CoNLL-2003 'token POS chunk NER'), a blank line "
+        "between sentences", predictions_file=PREDICTIONS_FILE, length_buckets="32,64,128,256,512")
+    absl_flags.DEFINE_list("labels", None, "The tag set, in id order (default: sorted tags of the training data).",
+                           flag_values=fv)
+
+
+def _sentences(flags, split, path, require_tags=True):
+    if not path:
+        raise UserError(f"--{split}_file is required with --do_{ {'dev': 'eval', 'test': 'predict'}.get(split, split) }")
+    return data.read_conll(path, require_tags=require_tags)
+
+
+def _check_head(init_meta, label_list):
+    """A fine-tuned tagger's head only fits the same tag set."""
+    if not init_meta or init_meta.get("task") != "tagging":
+        return
+    if init_meta.get("labels") and init_meta["labels"] != label_list:
+        raise UserError(f"--init_checkpoint was fine-tuned for tags {init_meta['labels']}, but this run has "
+                        f"{label_list}: start from the pretrained model instead, or pass --labels in the "
+                        "checkpoint's order")
+
+
+def run(flags):
+    """The run_tagger job; returns {'train'/'eval'/'test': results} for what was asked."""
+    if not (flags.do_train or flags.do_eval or flags.do_predict):
+        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
+    if not flags.output_dir:
+        raise UserError("--output_dir is required")
+    fileio.ensure_dir(flags.output_dir)
+    setup = common.resolve_model(flags)
+    init_meta = _init_meta(setup.init_checkpoint)
+    label_list = list(flags.labels) if flags.labels else None
+    if init_meta and init_meta.get("task") == "tagging" and not flags.do_train:
+        label_list = label_list or init_meta.get("labels")
+    cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
+    strategy = common.strategy_from(flags)
+
+    train_stats = None
+    if flags.do_train:
+        sentences = _sentences(flags, "train", flags.train_file)
+        if flags.max_train_examples:
+            sentences = sentences[: flags.max_train_examples]
+        label_list = label_list or data.label_list_from(sentences)
+        unknown = sorted({t for s in sentences for t in s.tags} - set(label_list))
+        if unknown:
+            raise UserError(f"training tags {unknown[:5]} are not in --labels {label_list}: add them")
+        if len(label_list) < 2:
+            raise UserError(f"the training data has one tag ({label_list}): tagging needs two or more")
+        train_records, train_stats = data.cached_records(sentences, [flags.train_file], cache_dir, "train",
+                                                         setup.tokenizer, flags.max_seq_length, label_list)
+    if not label_list:
+        raise UserError("the tag set is unknown: pass --labels, or an --init_checkpoint fine-tuned by run_tagger")
+    _check_head(init_meta, label_list)
+    # Words cut off by truncation still need a prediction: the tag meaning "nothing" when there is one.
+    fallback = "O" if "O" in label_list else label_list[0]
+
+    def model_fn():
+        return common.load_init(TokenTagger(setup.config, num_labels=len(label_list)), setup)
+
+    num_train_steps = common.num_steps(flags, train_stats["num_examples"]) if flags.do_train else 1
+    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
+                                  int(num_train_steps * flags.warmup_proportion))
+    spec = data.feature_spec(flags.max_seq_length)
+
+    def dataset_fn_for(path, is_training, batch_size):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
+            # Evaluation keeps full width: word starts are read back from label_ids row by row.
+            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
+                                        length_buckets=_buckets(flags) if is_training else None,
+                                        sequence_keys=data.SEQUENCE_KEYS)
+        return dataset_fn
+
+    def predict_tags(split, sentences, source):
+        path, stats = data.cached_records(sentences, [source], cache_dir, split, setup.tokenizer,
+                                          flags.max_seq_length, label_list)
+        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=("label_ids",))
+        predicted = data.word_predictions(outputs["label_ids"], outputs["logits"], label_list,
+                                          [len(s.words) for s in sentences], fallback)
+        return predicted, stats
+
+    def score(sentences, predicted, stats):
+        result = metrics.tagging_metrics([s.tags for s in sentences], predicted, label_list)
+        result.update({k: stats[k] for k in ("truncated", "truncated_words", "unseen_labels")})
+        if stats["unseen_labels"]:
+            result["unseen_label_values"] = stats["unseen_label_values"]
+        return result
+
+    dev_sentences = None
+    if flags.do_eval or (flags.do_train and flags.eval_every_steps):
+        dev_sentences = _sentences(flags, "dev", flags.dev_file)
+
+    def evaluate():
+        return score(dev_sentences, *predict_tags("dev", dev_sentences, flags.dev_file))
+
+    results = {}
+    if flags.do_train:
+        summary = trainer.train(dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
+                                eval_fn=(lambda model: evaluate()) if dev_sentences else None,
+                                eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
+                                greater_is_better=flags.metric_for_best_model != "loss",
+                                early_stopping_patience=flags.early_stopping_patience,
+                                overwrite_output_dir=flags.overwrite_output_dir)
+        if flags.metric_for_best_model:
+            trainer.restore_best()
+        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
+                            "stopped_early": summary["stopped_early"], **train_stats}
+        if trainer.is_chief:
+            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
+                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
+                                meta={"task": "tagging", "labels": label_list, "max_seq_length": flags.max_seq_length})
+    if flags.do_eval:
+        results["eval"] = evaluate()
+        if trainer.is_chief:
+            fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results["eval"])
+    if flags.do_predict:
+        sentences = _sentences(flags, "test", flags.test_file, require_tags=False)
+        predicted, stats = predict_tags("test", sentences, flags.test_file)
+        has_tags = all(s.tags for s in sentences)
+        if trainer.is_chief:
+            fileio.write_text(os.path.join(flags.output_dir, PREDICTIONS_FILE),
+                              format_predictions(sentences, predicted))
+        if has_tags:
+            results["test"] = score(sentences, predicted, stats)
+            if trainer.is_chief:
+                fileio.write_json(os.path.join(flags.output_dir, "test_results.json"), results["test"])
+    return results
+
+
+def format_predictions(sentences, predicted):
+    """CoNLL text: token<TAB>gold<TAB>predicted (token<TAB>predicted without gold), blank line between."""
+    lines = []
+    for sentence, tags in zip(sentences, predicted):
+        for index, (word, tag) in enumerate(zip(sentence.words, tags)):
+            lines.append("\t".join([word, sentence.tags[index], tag] if sentence.tags else [word, tag]))
+        lines.append("")
+    return "\n".join(lines) + "\n"
