@@ -121,6 +121,11 @@ class HostTokenizer:
         encodings = self._wordpiece.encode_batch(list(texts), add_special_tokens=False)
         return [e.ids for e in encodings]
 
+    def tokenize_with_offsets(self, texts):
+        """Per text, (ids, [(char_start, char_end)] of each piece in the original text); for QA spans."""
+        encodings = self._wordpiece.encode_batch(list(texts), add_special_tokens=False)
+        return [(e.ids, e.offsets) for e in encodings]
+
     def tokenize_words(self, words_batch):
         """For pre-split words (tagging): per sentence, the ids and the index of each word's first piece."""
         encodings = self._wordpiece.encode_batch([list(w) for w in words_batch], is_pretokenized=True,
