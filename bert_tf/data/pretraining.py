@@ -1,0 +1,661 @@
+"""Pretraining data: raw text -> masked-LM + next-sentence TFRecords in the google-research/bert schema.
+
+Input is google-research/bert's format: one sentence per line, a blank line between documents.
+Output records carry exactly its features (``input_ids``, ``input_mask``, ``segment_ids``,
+``masked_lm_positions``, ``masked_lm_ids``, ``masked_lm_weights``, ``next_sentence_labels`` with
+1 = random next), so its files and ours are interchangeable.
+
+How it differs from the reference script, and why:
+* Tokenization is the Rust WordPiece (``HostTokenizer.tokenize_ids``) in batches; the corpus is
+  held once as flat int32 arrays, never as corpus x dupe_factor instances.
+* Work is split into tasks of ``DOCS_PER_TASK`` documents per duplication round. Each task draws
+  from its own generators seeded by (random_seed, round, task), so output is byte-identical for
+  any ``--num_workers``; tasks run in forked worker processes and stream, in task order, into
+  ``records.write_records``.
+* Masking and record serialization are vectorized over a task's instances with numpy.
+* The reference shuffles all instances globally (in RAM); here documents are shuffled per round
+  and instances within a task, and the training reader shuffles again.
+
+With ``dynamic_masking`` the records hold unmasked sequences (no ``masked_lm_*`` features) and
+``mask_batch`` draws new masks in the tf.data pipeline every epoch (RoBERTa-style).
+"""
+import collections
+import dataclasses
+import functools
+import multiprocessing
+import os
+import random
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from bert_tf import fileio
+from bert_tf.data import records
+from bert_tf.errors import UserError
+from bert_tf.training import progress
+
+DOCS_PER_TASK = 64
+TOKENIZE_BATCH = 20000
+SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
+MASK_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    random_seed: int = 12345
+    dupe_factor: int = 10
+    masked_lm_prob: float = 0.15
+    short_seq_prob: float = 0.1
+    do_whole_word_mask: bool = False
+    dynamic_masking: bool = False
+
+    def validate(self):
+        if self.max_seq_length < 8:
+            raise UserError(f"--max_seq_length={self.max_seq_length} is too short for a sentence pair: use at least 8")
+        if not 1 <= self.max_predictions_per_seq <= self.max_seq_length:
+            raise UserError(f"--max_predictions_per_seq={self.max_predictions_per_seq} must be between 1 and "
+                            f"--max_seq_length ({self.max_seq_length})")
+        if self.dupe_factor < 1:
+            raise UserError(f"--dupe_factor={self.dupe_factor} must be at least 1")
+        if not 0.0 < self.masked_lm_prob < 1.0:
+            raise UserError(f"--masked_lm_prob={self.masked_lm_prob} must be in (0, 1)")
+        if not 0.0 <= self.short_seq_prob <= 1.0:
+            raise UserError(f"--short_seq_prob={self.short_seq_prob} must be in [0, 1]")
+
+
+@dataclasses.dataclass
+class Corpus:
+    """A tokenized corpus as flat arrays: sentence i is tokens[sent_start[i]:sent_start[i+1]],
+    document d is sentences doc_start[d]..doc_start[d+1]-1."""
+    tokens: np.ndarray
+    sent_start: np.ndarray
+    doc_start: np.ndarray
+    stats: dict
+
+    @property
+    def num_documents(self):
+        return len(self.doc_start) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabInfo:
+    size: int
+    cls_id: int
+    sep_id: int
+    mask_id: int
+    pad_id: int
+    continuation: np.ndarray  # bool[size]: token is a "##" word piece
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer):
+        continuation = np.zeros(tokenizer.vocab_size, bool)
+        for token, index in tokenizer.vocab.items():
+            continuation[index] = token.startswith("##")
+        return cls(tokenizer.vocab_size, tokenizer.cls_id, tokenizer.sep_id, tokenizer.mask_id, tokenizer.pad_id,
+                   continuation)
+
+
+# ---- reading and tokenizing --------------------------------------------------------------------
+
+def _lines(path, stats):
+    """Stripped text lines of one file; non-UTF-8 lines are skipped and counted."""
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                stats["skipped_non_utf8_lines"] += 1
+                if stats["skipped_non_utf8_lines"] == 1:
+                    stats["first_non_utf8_line"] = f"{path}:{number}"
+                continue
+            yield line.strip()
+
+
+def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
+    """Reads and tokenizes documents into a ``Corpus``; blank lines (and file ends) end documents."""
+    stats = collections.Counter()
+    token_chunks, sentence_lengths, document_sizes = [], [], []
+    pending, pending_doc = [], []  # lines awaiting tokenization, and their document index
+    current_doc = -1
+    bar = progress.Bar(None, unit="line", desc="tokenizing", enabled=verbose)
+
+    def flush():
+        if not pending:
+            return
+        for ids, doc in zip(tokenizer.tokenize_ids(pending), pending_doc):
+            if not ids:
+                stats["skipped_empty_sentences"] += 1
+                continue
+            token_chunks.append(np.asarray(ids, np.int32))
+            sentence_lengths.append(len(ids))
+            while len(document_sizes) <= doc:
+                document_sizes.append(0)
+            document_sizes[doc] += 1
+        bar.update(stats["lines"])
+        pending.clear()
+        pending_doc.clear()
+
+    for path in input_files:
+        new_document = True
+        for line in _lines(path, stats):
+            stats["lines"] += 1
+            if not line:
+                new_document = True
+                continue
+            if new_document:
+                current_doc += 1
+                new_document = False
+            pending.append(line)
+            pending_doc.append(current_doc)
+            if len(pending) >= TOKENIZE_BATCH:
+                flush()
+    flush()
+    bar.close()
+    sizes = np.asarray([s for s in document_sizes if s], np.int64)
+    stats["empty_documents"] = len(document_sizes) - len(sizes)
+    stats["documents"] = len(sizes)
+    stats["sentences"] = len(sentence_lengths)
+    stats["single_sentence_documents"] = int(np.sum(sizes == 1))
+    lengths = np.asarray(sentence_lengths, np.int64)
+    stats["tokens"] = int(lengths.sum())
+    stats["sentences_longer_than_max_seq_length"] = int(np.sum(lengths > max_seq_length - 3))
+    if len(sizes) < 2:
+        raise UserError(f"{','.join(input_files)} holds {len(sizes)} non-empty document(s): next-sentence "
+                        "prediction needs at least two (separate documents with a blank line)")
+    tokens = np.concatenate(token_chunks) if token_chunks else np.zeros(0, np.int32)
+    sent_start = np.concatenate([[0], np.cumsum(lengths)])
+    doc_start = np.concatenate([[0], np.cumsum(sizes)])
+    return Corpus(tokens, sent_start, doc_start, dict(stats))
+
+
+# ---- instances ---------------------------------------------------------------------------------
+
+def _cuts(len_a, len_b, max_tokens):
+    """Tokens to drop from a and b so they fit: always from the longer one, b first on ties."""
+    excess = len_a + len_b - max_tokens
+    cut_a = cut_b = 0
+    if excess <= 0:
+        return 0, 0
+    gap = min(excess, abs(len_a - len_b))
+    if len_a > len_b:
+        cut_a += gap
+    else:
+        cut_b += gap
+    excess -= gap
+    cut_b += (excess + 1) // 2
+    cut_a += excess // 2
+    return cut_a, cut_b
+
+
+def _document_instances(corpus, doc, settings, rng, out):
+    """Appends (a_lo, a_hi, b_lo, b_hi, is_random_next) token ranges for one document.
+
+    The reference's packing: fill a chunk of whole sentences up to a target length (short with
+    probability short_seq_prob), split it at a random sentence boundary into A and B, and with
+    probability 0.5 (always for one-sentence chunks) replace B by text from another document,
+    returning the unused sentences to the pool.
+    """
+    doc_start, sent_start = corpus.doc_start, corpus.sent_start
+    first, last = int(doc_start[doc]), int(doc_start[doc + 1])
+    starts = sent_start[first:last + 1].tolist()
+    n = last - first
+    num_docs = corpus.num_documents
+    max_tokens = settings.max_seq_length - 3
+    target = rng.randint(2, max_tokens) if rng.random() < settings.short_seq_prob else max_tokens
+    chunk_first = 0
+    i = 0
+    while i < n:
+        chunk_length = starts[i + 1] - starts[chunk_first]
+        if i == n - 1 or chunk_length >= target:
+            count = i - chunk_first + 1
+            a_sentences = rng.randint(1, count - 1) if count >= 2 else 1
+            a_lo, a_hi = starts[chunk_first], starts[chunk_first + a_sentences]
+            if count == 1 or rng.random() < 0.5:
+                is_random = 1
+                other = rng.randrange(num_docs - 1)
+                other += other >= doc
+                o_first, o_last = int(doc_start[other]), int(doc_start[other + 1])
+                sentence = o_first + rng.randrange(o_last - o_first)
+                b_lo = int(sent_start[sentence])
+                needed = target - (a_hi - a_lo)
+                b_hi = int(sent_start[sentence + 1])
+                sentence += 1
+                while b_hi - b_lo < needed and sentence < o_last:
+                    sentence += 1
+                    b_hi = int(sent_start[sentence])
+                # The chunk's sentences after A were not used: they start the next chunk.
+                i = chunk_first + a_sentences - 1
+            else:
+                is_random = 0
+                b_lo, b_hi = a_hi, starts[i + 1]
+            out.append((a_lo, a_hi, b_lo, b_hi, is_random))
+            chunk_first = i + 1
+        i += 1
+
+
+def _pack(corpus, spans, settings, vocab, rng):
+    """Instances -> ids/segments [N, S], lengths [N], labels [N] with random front/back truncation."""
+    seq = settings.max_seq_length
+    n = len(spans)
+    ids = np.full((n, seq), vocab.pad_id, np.int32)
+    segments = np.zeros((n, seq), np.int32)
+    lengths = np.zeros(n, np.int64)
+    labels = np.zeros(n, np.int64)
+    tokens = corpus.tokens
+    for row, (a_lo, a_hi, b_lo, b_hi, is_random) in enumerate(spans):
+        cut_a, cut_b = _cuts(a_hi - a_lo, b_hi - b_lo, seq - 3)
+        # Each dropped token comes off the front or the back with probability 1/2.
+        front_a = rng.getrandbits(cut_a).bit_count() if cut_a else 0
+        front_b = rng.getrandbits(cut_b).bit_count() if cut_b else 0
+        a = tokens[a_lo + front_a:a_hi - (cut_a - front_a)]
+        b = tokens[b_lo + front_b:b_hi - (cut_b - front_b)]
+        end_a = 1 + len(a)
+        total = end_a + 2 + len(b)
+        ids[row, 0] = vocab.cls_id
+        ids[row, 1:end_a] = a
+        ids[row, end_a] = vocab.sep_id
+        ids[row, end_a + 1:total - 1] = b
+        ids[row, total - 1] = vocab.sep_id
+        segments[row, end_a + 1:total] = 1
+        lengths[row] = total
+        labels[row] = is_random
+    return ids, segments, lengths, labels
+
+
+def num_predictions(lengths, max_predictions, masked_lm_prob):
+    """min(P, max(1, round(len * prob))) with round-half-even, as Python's round."""
+    return np.minimum(max_predictions, np.maximum(1, np.rint(np.asarray(lengths) * masked_lm_prob))).astype(np.int64)
+
+
+def mask_instances(ids, lengths, settings, vocab, nrng):
+    """Masked-LM predictions for a batch of packed sequences (numpy, vectorized over rows).
+
+    Picks min(P, max(1, round(len * prob))) positions (never [CLS]/[SEP]/padding), in random order
+    of whole words when ``do_whole_word_mask`` (a word that would overshoot is skipped), then
+    replaces 80% with [MASK], 10% with a random token and keeps 10%. Returns (masked ids,
+    positions [N, P], original ids [N, P], weights [N, P] float32).
+    """
+    n, seq = ids.shape
+    limit = settings.max_predictions_per_seq
+    columns = np.arange(seq)
+    candidate = (columns < lengths[:, None]) & (columns > 0) & (ids != vocab.sep_id) & (ids != vocab.cls_id)
+    if settings.do_whole_word_mask:
+        previous = np.zeros_like(candidate)
+        previous[:, 1:] = candidate[:, :-1]
+        starts = candidate & ~(vocab.continuation[ids] & previous)
+    else:
+        starts = candidate
+    target = num_predictions(lengths, limit, settings.masked_lm_prob)
+    keys = nrng.random((n, seq))
+    keys[~starts] = np.inf
+    order = np.argsort(keys, axis=1, kind="stable")
+    if settings.do_whole_word_mask:
+        # Size of the word beginning at each start: distance to the next start or non-candidate.
+        start_index = np.maximum.accumulate(np.where(starts, columns, 0), axis=1)
+        group_size = np.zeros((n, seq), np.int64)
+        rows = np.broadcast_to(np.arange(n)[:, None], (n, seq))
+        np.add.at(group_size, (rows[candidate], start_index[candidate]), 1)
+        sizes = np.take_along_axis(group_size, order, axis=1)
+        taken = np.zeros((n, seq), bool)
+        count = np.zeros(n, np.int64)
+        for k in range(seq):
+            size = sizes[:, k]
+            fits = (size > 0) & (count + size <= target)
+            if not fits.any() and not (size > 0).any():
+                break
+            taken[:, k] = fits
+            count += size * fits
+        chosen_start = np.zeros((n, seq), bool)
+        np.put_along_axis(chosen_start, order, taken, axis=1)
+        chosen = candidate & np.take_along_axis(chosen_start, start_index, axis=1)
+    else:
+        ranked = (columns[None, :] < target[:, None]) & np.take_along_axis(starts, order, axis=1)
+        chosen = np.zeros((n, seq), bool)
+        np.put_along_axis(chosen, order, ranked, axis=1)
+    positions = np.argsort(~chosen, axis=1, kind="stable")[:, :limit]
+    valid = np.take_along_axis(chosen, positions, axis=1)
+    positions = np.where(valid, positions, 0)
+    originals = np.where(valid, np.take_along_axis(ids, positions, axis=1), 0)
+    draw = nrng.random((n, limit))
+    random_ids = nrng.integers(0, vocab.size, (n, limit))
+    replaced = np.where(draw < 0.8, vocab.mask_id, np.where(draw < 0.9, originals, random_ids))
+    masked = ids.copy()
+    rows, cols = np.nonzero(valid)
+    masked[rows, positions[rows, cols]] = replaced[rows, cols]
+    return masked, positions.astype(np.int64), originals.astype(np.int64), valid.astype(np.float32)
+
+
+# ---- fast tf.train.Example serialization ------------------------------------------------------
+
+@functools.lru_cache(maxsize=4096)
+def _varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _packed_varints(matrix):
+    """Row-wise protobuf varint encoding of a non-negative int matrix -> list of bytes per row."""
+    values = np.asarray(matrix)
+    top = int(values.max()) if values.size else 0
+    if values.size and (int(values.min()) < 0 or top >= 1 << 35):
+        raise ValueError("feature values must be in [0, 2**35)")
+    width = max(1, (top.bit_length() + 6) // 7)  # bytes the largest value needs
+    values = values.astype(np.uint64 if width > 4 else np.uint32)
+    shifts = (np.arange(width) * 7).astype(values.dtype)
+    groups = (values[..., None] >> shifts) & values.dtype.type(0x7F)
+    nbytes = 1 + (values[..., None] >= (values.dtype.type(1) << shifts[1:])).sum(-1)
+    byte_index = np.arange(width)
+    keep = byte_index < nbytes[..., None]
+    more = (byte_index < nbytes[..., None] - 1).astype(values.dtype) << values.dtype.type(7)
+    flat = (groups | more).astype(np.uint8)[keep].tobytes()
+    ends = np.cumsum(nbytes.sum(1)).tolist()
+    return [flat[s:e] for s, e in zip([0] + ends[:-1], ends)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _entry_header(key, kind_tag, payload_length):
+    """Bytes before a packed payload in one map<string, Feature> entry of tf.train.Features."""
+    value_list = 1 + len(_varint(payload_length)) + payload_length
+    feature_header = kind_tag + _varint(value_list) + b"\x0a" + _varint(payload_length)
+    feature_length = len(feature_header) + payload_length
+    entry_length = 1 + len(_varint(len(key))) + len(key) + 1 + len(_varint(feature_length)) + feature_length
+    return (b"\x0a" + _varint(entry_length) + b"\x0a" + _varint(len(key)) + key + b"\x12" +
+            _varint(feature_length) + feature_header)
+
+
+def serialize_examples(features):
+    """{name: int or float array [N, ...]} -> N serialized tf.train.Example (packed lists, in key order).
+
+    Equivalent to ``records.to_example(...).SerializeToString()`` (tests check they parse to
+    equal messages) but vectorized: per-value Python work is what makes the reference slow.
+    """
+    columns = []
+    for name, array in features.items():
+        array = np.asarray(array)
+        rows = array.reshape(len(array), -1)
+        key = name.encode("utf-8")
+        if array.dtype.kind == "f":
+            payloads = [r.tobytes() for r in rows.astype("<f4")]
+            tag = b"\x12"
+        else:
+            payloads = _packed_varints(rows)
+            tag = b"\x1a"
+        columns.append([_entry_header(key, tag, len(p)) + p for p in payloads])
+    out = []
+    for entries in zip(*columns):
+        body = b"".join(entries)
+        out.append(b"\x0a" + _varint(len(body)) + body)
+    return out
+
+
+# ---- tasks and workers -------------------------------------------------------------------------
+
+_STATE = {}
+
+
+def _task_seeds(settings, dupe, task):
+    return (settings.random_seed << 64) + (dupe << 32) + task, [settings.random_seed, dupe, task]
+
+
+def run_task(corpus, settings, vocab, dupe, task, documents):
+    """Serialized instances of ``documents`` in duplication round ``dupe`` (deterministic per task)."""
+    py_seed, np_seed = _task_seeds(settings, dupe, task)
+    rng = random.Random(py_seed)
+    nrng = np.random.default_rng(np_seed)
+    spans = []
+    for doc in documents:
+        _document_instances(corpus, doc, settings, rng, spans)
+    if not spans:
+        return []
+    ids, segments, lengths, labels = _pack(corpus, spans, settings, vocab, rng)
+    input_mask = (np.arange(settings.max_seq_length) < lengths[:, None]).astype(np.int64)
+    order = nrng.permutation(len(spans))
+    features = collections.OrderedDict()
+    if settings.dynamic_masking:
+        features["input_ids"] = ids
+    else:
+        masked, positions, originals, weights = mask_instances(ids, lengths, settings, vocab, nrng)
+        features["input_ids"] = masked
+    features["input_mask"] = input_mask
+    features["segment_ids"] = segments
+    if not settings.dynamic_masking:
+        features["masked_lm_positions"] = positions
+        features["masked_lm_ids"] = originals
+        features["masked_lm_weights"] = weights
+    features["next_sentence_labels"] = labels[:, None]
+    return serialize_examples({k: v[order] for k, v in features.items()})
+
+
+def _worker_task(args):
+    dupe, task, documents = args
+    return run_task(_STATE["corpus"], _STATE["settings"], _STATE["vocab"], dupe, task, documents)
+
+
+def make_tasks(num_documents, settings):
+    """(round, task index, documents) in output order: documents shuffled per round, then chunked."""
+    for dupe in range(settings.dupe_factor):
+        order = np.random.default_rng([settings.random_seed, dupe]).permutation(num_documents)
+        for task, lo in enumerate(range(0, num_documents, DOCS_PER_TASK)):
+            yield dupe, task, order[lo:lo + DOCS_PER_TASK]
+
+
+def _serialized_stream(corpus, settings, vocab, num_workers, bar, counters):
+    tasks = make_tasks(corpus.num_documents, settings)
+    started = time.time()
+
+    def report(result, documents):
+        counters["instances"] += len(result)
+        counters["documents"] += len(documents)
+        bar.update(counters["documents"])
+        bar.set_postfix(instances_per_s=counters["instances"] / max(time.time() - started, 1e-9))
+
+    if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for dupe, task, documents in tasks:
+            result = run_task(corpus, settings, vocab, dupe, task, documents)
+            report(result, documents)
+            yield from result
+        return
+    _STATE.update(corpus=corpus, settings=settings, vocab=vocab)
+    # Forked workers share the corpus copy-on-write; a bounded window of tasks in flight keeps
+    # memory at a few tasks' output whatever the corpus size, and results are taken in task order.
+    context = multiprocessing.get_context("fork")
+    window = collections.deque()
+    with context.Pool(num_workers) as pool:
+        try:
+            for args in tasks:
+                window.append((pool.apply_async(_worker_task, (args,)), args[2]))
+                if len(window) >= 4 * num_workers:
+                    handle, documents = window.popleft()
+                    result = handle.get()
+                    report(result, documents)
+                    yield from result
+            while window:
+                handle, documents = window.popleft()
+                result = handle.get()
+                report(result, documents)
+                yield from result
+        finally:
+            _STATE.clear()
+
+
+def create_pretraining_data(input_files, output_file, tokenizer, settings, num_output_shards=1, num_workers=1,
+                            gzip=False, verbose=True):
+    """The whole conversion; returns statistics (documents, instances, skipped lines, ...)."""
+    settings.validate()
+    if num_workers < 1:
+        raise UserError(f"--num_workers={num_workers} must be at least 1")
+    files = fileio.expand_inputs(input_files) if isinstance(input_files, str) else list(input_files)
+    # The Rust tokenizer's thread pool is only used before forking; saying so silences its warning.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    corpus = read_corpus(files, tokenizer, settings.max_seq_length, verbose=verbose)
+    vocab = VocabInfo.from_tokenizer(tokenizer)
+    counters = collections.Counter()
+    bar = progress.Bar(corpus.num_documents * settings.dupe_factor, unit="doc", desc="instances", enabled=verbose)
+    started = time.time()
+    try:
+        written = records.write_records(output_file, _serialized_stream(corpus, settings, vocab, num_workers, bar,
+                                                                        counters),
+                                        num_shards=num_output_shards, compression="GZIP" if gzip else None)
+    finally:
+        bar.close()
+    elapsed = time.time() - started
+    stats = dict(corpus.stats, instances=written, seconds=round(elapsed, 3),
+                 instances_per_second=written / max(elapsed, 1e-9))
+    return stats
+
+
+# ---- reading records back ----------------------------------------------------------------------
+
+def feature_spec(max_seq_length, max_predictions_per_seq, dynamic_masking=False):
+    """Parsing spec of our (and google-research/bert's) pretraining records."""
+    spec = records.fixed_int_spec(SEQUENCE_FEATURES, max_seq_length)
+    spec["next_sentence_labels"] = tf.io.FixedLenFeature([1], tf.int64)
+    if not dynamic_masking:
+        spec.update(records.fixed_int_spec(("masked_lm_positions", "masked_lm_ids"), max_predictions_per_seq))
+        spec["masked_lm_weights"] = tf.io.FixedLenFeature([max_predictions_per_seq], tf.float32)
+    return spec
+
+
+def inspect_records(path, compression=None):
+    """Feature names and lengths of the first record of ``path`` (to check S, P and masking up front)."""
+    try:
+        for raw in tf.data.TFRecordDataset(path, compression_type=compression or "").take(1):
+            example = tf.train.Example.FromString(raw.numpy())
+            lengths = {}
+            for name, feature in example.features.feature.items():
+                kind = feature.WhichOneof("kind")
+                lengths[name] = len(getattr(feature, kind).value)
+            return lengths
+    except tf.errors.DataLossError:
+        raise UserError(f"TFRecord file {path} is corrupt at record 0 (or compressed: pass --gzip "
+                        "to match how it was written)") from None
+    raise UserError(f"TFRecord file {path} holds no records: regenerate it with tools/create_pretraining_data.py")
+
+
+def check_records(path, max_seq_length, max_predictions_per_seq, dynamic_masking, compression=None):
+    """Fails early, naming the file and the fix, when records do not match the flags."""
+    lengths = inspect_records(path, compression)
+    missing = [name for name in SEQUENCE_FEATURES + ("next_sentence_labels",) if name not in lengths]
+    if missing:
+        raise UserError(f"{path} lacks features {missing}: it is not a pretraining record file")
+    has_masks = "masked_lm_positions" in lengths
+    if dynamic_masking and has_masks:
+        raise UserError(f"{path} holds masked records but --dynamic_masking is set: regenerate with "
+                        "tools/create_pretraining_data.py --dynamic_masking, or drop the flag")
+    if not dynamic_masking and not has_masks:
+        raise UserError(f"{path} holds unmasked records (written with --dynamic_masking): pass --dynamic_masking")
+    if lengths["input_ids"] != max_seq_length:
+        raise UserError(f"{path} has sequences of length {lengths['input_ids']} but --max_seq_length="
+                        f"{max_seq_length}: pass --max_seq_length={lengths['input_ids']}")
+    if has_masks and lengths["masked_lm_positions"] != max_predictions_per_seq:
+        raise UserError(f"{path} has {lengths['masked_lm_positions']} predictions per sequence but "
+                        f"--max_predictions_per_seq={max_predictions_per_seq}: pass "
+                        f"--max_predictions_per_seq={lengths['masked_lm_positions']}")
+    return lengths
+
+
+def mask_batch(features, seed, vocab_size, mask_id, cls_id, sep_id, max_predictions_per_seq, masked_lm_prob=0.15):
+    """Dynamic masking in graph for a batch of unmasked records (model-side names).
+
+    ``seed`` is an int64 [2] tensor (one per batch from ``tf.data.Dataset.random``), so every epoch
+    draws new masks while a rerun with the same seed replays the same stream. Token-level (not
+    whole-word) masking with the same rules as ``mask_instances``.
+    """
+    ids = features["input_ids"]
+    attention = features["attention_mask"]
+    shape = tf.shape(ids)
+    limit = max_predictions_per_seq
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    candidate = (attention > 0) & tf.not_equal(ids, cls_id) & tf.not_equal(ids, sep_id)
+    lengths = tf.reduce_sum(attention, axis=1)
+    target = tf.minimum(limit, tf.maximum(1, tf.cast(tf.round(tf.cast(lengths, tf.float64) * masked_lm_prob),
+                                                       tf.int32)))
+    keys = tf.random.stateless_uniform(shape, seeds[0])
+    keys = tf.where(candidate, keys, 2.0)
+    # The `limit` candidates with the smallest keys, of which the first `target` are used.
+    neg_keys, picked = tf.math.top_k(-keys, k=limit)
+    rank = tf.range(limit)[None, :]
+    valid = (rank < target[:, None]) & (neg_keys > -2.0)
+    picked = tf.where(valid, picked, shape[1])
+    picked = tf.sort(picked, axis=1)
+    valid = picked < shape[1]
+    positions = tf.where(valid, picked, 0)
+    originals = tf.where(valid, tf.gather(ids, positions, batch_dims=1), 0)
+    draw = tf.random.stateless_uniform(tf.shape(positions), seeds[1])
+    random_ids = tf.random.stateless_uniform(tf.shape(positions), seeds[2], minval=0, maxval=vocab_size,
+                                             dtype=tf.int32)
+    replaced = tf.where(draw < 0.8, tf.cast(mask_id, ids.dtype),
+                        tf.where(draw < 0.9, originals, tf.cast(random_ids, ids.dtype)))
+    batch_index = tf.broadcast_to(tf.range(shape[0])[:, None], tf.shape(positions))
+    indices = tf.stack([tf.boolean_mask(batch_index, valid), tf.boolean_mask(positions, valid)], axis=1)
+    masked = tf.tensor_scatter_nd_update(ids, indices, tf.boolean_mask(replaced, valid))
+    result = dict(features)
+    result.update(input_ids=masked, masked_lm_positions=positions, masked_lm_ids=originals,
+                  masked_lm_weights=tf.cast(valid, tf.float32))
+    return result
+
+
+# ---- the create_pretraining_data job -----------------------------------------------------------
+
+def define_flags(fv):
+    """Flags of tools/create_pretraining_data.py (google-research/bert names and defaults)."""
+    from absl import flags as f
+
+    f.DEFINE_string("input_file", None, "Input text: comma-separated files or globs, one sentence per line, "
+                    "a blank line between documents.", flag_values=fv)
+    f.DEFINE_string("output_file", None, "Output TFRecord file (with --num_output_shards > 1, the shard prefix).",
+                    flag_values=fv)
+    f.DEFINE_string("vocab_file", None, "WordPiece vocab.txt the model will use.", flag_values=fv)
+    f.DEFINE_bool("do_lower_case", True, "Lower-case (and strip accents from) the input text.", flag_values=fv)
+    f.DEFINE_bool("do_whole_word_mask", False, "Mask whole words (all their ## pieces) instead of single pieces.",
+                  flag_values=fv)
+    f.DEFINE_integer("max_seq_length", 128, "Sequence length of every instance, [CLS] and [SEP]s included.",
+                     flag_values=fv)
+    f.DEFINE_integer("max_predictions_per_seq", 20, "Maximum masked-LM predictions per sequence.", flag_values=fv)
+    f.DEFINE_integer("random_seed", 12345, "Seed for packing and masking (same seed, same bytes).", flag_values=fv)
+    f.DEFINE_integer("dupe_factor", 10, "Times the corpus is packed and masked, each time differently.",
+                     flag_values=fv)
+    f.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens to predict.", flag_values=fv)
+    f.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length for a document's instances.",
+                   flag_values=fv)
+    f.DEFINE_integer("num_output_shards", 1, "Write this many shards (file-SSSSS-of-NNNNN), round robin.",
+                     flag_values=fv)
+    f.DEFINE_integer("num_workers", max(1, min(os.cpu_count() or 1, 8)),
+                     "Worker processes for packing/masking; the output does not depend on it.", flag_values=fv)
+    f.DEFINE_bool("gzip", False, "GZIP-compress the records (readers then need compression GZIP).", flag_values=fv)
+    f.DEFINE_bool("dynamic_masking", False,
+                  "Write unmasked sequences (no masked_lm_* features); run_pretraining.py --dynamic_masking "
+                  "then draws new masks every epoch.", flag_values=fv)
+
+
+def settings_from(flags):
+    return Settings(max_seq_length=flags.max_seq_length, max_predictions_per_seq=flags.max_predictions_per_seq,
+                    random_seed=flags.random_seed, dupe_factor=flags.dupe_factor,
+                    masked_lm_prob=flags.masked_lm_prob, short_seq_prob=flags.short_seq_prob,
+                    do_whole_word_mask=flags.do_whole_word_mask, dynamic_masking=flags.dynamic_masking)
+
+
+def run(flags, verbose=True):
+    """The create_pretraining_data job; returns its statistics."""
+    from bert_tf.tokenization import HostTokenizer
+
+    if not flags.input_file:
+        raise UserError("--input_file is required: comma-separated text files or globs")
+    if not flags.output_file:
+        raise UserError("--output_file is required")
+    settings = settings_from(flags)
+    settings.validate()
+    tokenizer = HostTokenizer(flags.vocab_file, do_lower_case=flags.do_lower_case)
+    return create_pretraining_data(flags.input_file, flags.output_file, tokenizer, settings,
+                                   num_output_shards=flags.num_output_shards, num_workers=flags.num_workers,
+                                   gzip=flags.gzip, verbose=verbose)
