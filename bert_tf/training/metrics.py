@@ -1,4 +1,8 @@
 """Evaluation metrics on numpy arrays, with the names the result files use."""
+import collections
+import re
+import string
+
 import numpy as np
 
 
@@ -216,4 +220,58 @@ def tagging_metrics(gold_sequences, predicted_sequences, label_list=None):
         scores = entity_scores(gold_sequences, predicted_sequences, scheme)
         result.update(precision=scores["precision"], recall=scores["recall"], f1=scores["f1"],
                       per_type=scores["per_type"])
+    return result
+
+
+# ---- extractive QA (the official SQuAD v1.1/v2.0 evaluation) --------------------------------------
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+def normalize_answer(text):
+    """Lower-case, drop punctuation, the articles a/an/the and extra whitespace (official SQuAD rule)."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def squad_exact(gold, predicted):
+    return float(normalize_answer(gold) == normalize_answer(predicted))
+
+
+def squad_f1(gold, predicted):
+    """Token-overlap F1 of normalised answers; an empty answer only matches an empty one."""
+    gold_tokens, predicted_tokens = normalize_answer(gold).split(), normalize_answer(predicted).split()
+    if not gold_tokens or not predicted_tokens:
+        return float(gold_tokens == predicted_tokens)
+    common = sum((collections.Counter(gold_tokens) & collections.Counter(predicted_tokens)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted_tokens), common / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_metrics(gold_answers, predictions):
+    """Official-style scores in percent: exact_match, f1 (max over gold answers), num_examples.
+
+    ``gold_answers`` maps question id -> list of gold texts (empty: unanswerable). When some
+    questions are unanswerable, HasAns_*/NoAns_* split the scores as the v2.0 script does.
+    """
+    exact, f1, has_answer = {}, {}, {}
+    for qas_id, golds in gold_answers.items():
+        predicted = predictions.get(qas_id, "")
+        has_answer[qas_id] = bool(golds)
+        golds = golds or [""]
+        exact[qas_id] = max(squad_exact(g, predicted) for g in golds)
+        f1[qas_id] = max(squad_f1(g, predicted) for g in golds)
+
+    def mean(values):
+        return 100.0 * sum(values) / len(values) if values else 0.0
+
+    result = {"exact_match": mean(list(exact.values())), "f1": mean(list(f1.values())),
+              "num_examples": len(gold_answers)}
+    if not all(has_answer.values()):
+        for prefix, wanted in (("HasAns", True), ("NoAns", False)):
+            ids = [i for i, has in has_answer.items() if has == wanted]
+            result.update({f"{prefix}_exact": mean([exact[i] for i in ids]), f"{prefix}_f1": mean([f1[i] for i in ids]),
+                           f"{prefix}_total": len(ids)})
     return result
