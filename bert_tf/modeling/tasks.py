@@ -100,6 +100,10 @@ def build_task_model(task, config, num_labels=None):
         return SequenceClassifier(config, num_labels=num_labels)
     if task == "regression":
         return SequenceClassifier(config, num_labels=1, regression=True)
+    if task == "pretraining":
+        from bert_tf.modeling.pretraining import BertPretrainingModel
+
+        return BertPretrainingModel(config)
     if task == "tagging":
         return TokenTagger(config, num_labels=num_labels)
     if task == "squad":
