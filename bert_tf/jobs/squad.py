@@ -1,0 +1,138 @@
+"""Extractive question answering on SQuAD v1.1/v2.0 JSON: convert, train, evaluate, predict, save."""
+import os
+
+from absl import flags as absl_flags
+
+from bert_tf import fileio
+from bert_tf import flags as flag_groups
+from bert_tf.data import records
+from bert_tf.data import squad as data
+from bert_tf.errors import UserError
+from bert_tf.jobs import common
+from bert_tf.modeling import checkpoints
+from bert_tf.modeling.tasks import SpanQA
+from bert_tf.training import metrics
+
+
+def define_flags(fv=absl_flags.FLAGS):
+    flag_groups.define_model_flags(fv)
+    flag_groups.define_training_flags(fv, learning_rate=5e-5, batch_size=32)
+    flag_groups.define_strategy_flags(fv)
+    flag_groups.define_finetune_flags(fv, data_format="SQuAD v1.1/v2.0 JSON",
+                                      predictions_file="test_predictions.json and test_nbest_predictions.json")
+    f = absl_flags
+    f.DEFINE_string("predict_file", None, "google-research/bert's name for the evaluation file: the default of "
+                    "--dev_file, and of --test_file with --do_predict.", flag_values=fv)
+    f.DEFINE_integer("doc_stride", 128, "Context pieces between the starts of consecutive windows.", flag_values=fv)
+    f.DEFINE_integer("max_query_length", 64, "Questions are cut to this many word pieces.", flag_values=fv)
+    f.DEFINE_integer("max_answer_length", 30, "Longest answer predicted, in word pieces.", flag_values=fv)
+    f.DEFINE_integer("n_best_size", 20, "Candidate starts/ends per window, and answers in the n-best file.",
+                     flag_values=fv)
+    f.DEFINE_bool("version_2_with_negative", False, "SQuAD v2.0: questions may have no answer (predict '').",
+                  flag_values=fv)
+    f.DEFINE_float("null_score_diff_threshold", 0.0, "v2.0: answer '' when the null score beats the best span "
+                   "by more than this.", flag_values=fv)
+
+
+def _file(flags, split):
+    path = {"train": flags.train_file, "dev": flags.dev_file or flags.predict_file,
+            "test": flags.test_file or flags.predict_file}[split]
+    if not path:
+        switch = {"train": "--do_train", "dev": "--do_eval", "test": "--do_predict"}[split]
+        raise UserError(f"--{split}_file is required with {switch}" + ("" if split == "train" else
+                                                                       " (or --predict_file)"))
+    return path
+
+
+def run(flags):
+    """The run_squad job; returns {'train'/'eval'/'test': results} for what was asked."""
+    if not (flags.do_train or flags.do_eval or flags.do_predict):
+        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
+    if not flags.output_dir:
+        raise UserError("--output_dir is required")
+    for name in ("max_query_length", "max_answer_length", "n_best_size"):
+        if getattr(flags, name) <= 0:
+            raise UserError(f"--{name}={getattr(flags, name)} must be positive")
+    fileio.ensure_dir(flags.output_dir)
+    setup = common.resolve_model(flags)
+    cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
+    strategy = common.strategy_from(flags)
+    window_settings = {"max_seq_length": flags.max_seq_length, "doc_stride": flags.doc_stride,
+                       "max_query_length": flags.max_query_length}
+
+    def prepare(split, is_training):
+        path = _file(flags, split)
+        examples, skipped = data.read_squad(path, is_training, flags.version_2_with_negative)
+        if is_training and flags.max_train_examples:
+            examples = examples[: flags.max_train_examples]
+        windows, stats = data.convert_examples(examples, setup.tokenizer, flags.max_seq_length, flags.doc_stride,
+                                               flags.max_query_length, is_training)
+        stats["skipped_mismatched_answers"] = skipped
+        record_path, _ = data.cached_records(windows, stats, [path], cache_dir, split, setup.tokenizer,
+                                             dict(window_settings, training=is_training,
+                                                  v2=flags.version_2_with_negative))
+        return examples, windows, record_path, stats
+
+    train_stats = None
+    if flags.do_train:
+        _, _, train_records, train_stats = prepare("train", True)
+
+    def model_fn():
+        return common.load_init(SpanQA(setup.config), setup)
+
+    num_train_steps = common.num_steps(flags, train_stats["num_windows"]) if flags.do_train else 1
+    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
+                                  int(num_train_steps * flags.warmup_proportion))
+    spec = data.feature_spec(flags.max_seq_length)
+
+    def dataset_fn_for(path, is_training, batch_size):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
+            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context)
+        return dataset_fn
+
+    def answer(split, prepared, prefix):
+        examples, windows, path, stats = prepared
+        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size))
+        predictions, nbest, null_odds = data.decode(
+            examples, windows, outputs["start_logits"], outputs["end_logits"], flags.n_best_size,
+            flags.max_answer_length, flags.version_2_with_negative, flags.null_score_diff_threshold)
+        if trainer.is_chief:
+            fileio.write_json(os.path.join(flags.output_dir, f"{prefix}predictions.json"), predictions)
+            fileio.write_json(os.path.join(flags.output_dir, f"{prefix}nbest_predictions.json"), nbest)
+            if flags.version_2_with_negative:
+                fileio.write_json(os.path.join(flags.output_dir, f"{prefix}null_odds.json"), null_odds)
+        gold = {e.qas_id: e.answers for e in examples}
+        if not any(gold.values()) and not flags.version_2_with_negative:
+            return None  # a file without answers: predictions only
+        result = metrics.squad_metrics(gold, predictions)
+        result.update(num_windows=stats["num_windows"], truncated_questions=stats["truncated_questions"])
+        return result
+
+    dev = prepare("dev", False) if flags.do_eval or (flags.do_train and flags.eval_every_steps) else None
+    results = {}
+    if flags.do_train:
+        summary = trainer.train(dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
+                                eval_fn=(lambda model: answer("dev", dev, "")) if dev else None,
+                                eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
+                                greater_is_better=flags.metric_for_best_model != "loss",
+                                early_stopping_patience=flags.early_stopping_patience,
+                                overwrite_output_dir=flags.overwrite_output_dir)
+        if flags.metric_for_best_model:
+            trainer.restore_best()
+        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
+                            "stopped_early": summary["stopped_early"], **train_stats}
+        if trainer.is_chief:
+            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
+                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
+                                meta={"task": "squad", "max_answer_length": flags.max_answer_length,
+                                      "version_2_with_negative": flags.version_2_with_negative, **window_settings})
+    if flags.do_eval:
+        results["eval"] = answer("dev", dev, "")
+        if trainer.is_chief and results["eval"] is not None:
+            fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results["eval"])
+    if flags.do_predict:
+        results["test"] = answer("test", prepare("test", False), "test_")
+        if trainer.is_chief and results["test"] is not None:
+            fileio.write_json(os.path.join(flags.output_dir, "test_results.json"), results["test"])
+    return results
