@@ -62,7 +62,9 @@ class SequenceClassifier(BertTaskModel):
     train_metric_names = ("accuracy",)
 
     def __init__(self, config, num_labels, regression=False, **kwargs):
-        super().__init__(config, **kwargs)
+        # The HF twin (loading, save_hf) must have a head of the same size: 3 labels or regression
+        # would otherwise mismatch the default num_labels=2.
+        super().__init__(_with_num_labels(config, 1 if regression else num_labels), **kwargs)
         self.num_labels = 1 if regression else num_labels
         self.regression = regression
         if regression:
