@@ -198,7 +198,7 @@ class GraphTokenizer(tf.Module):
         self._wordpiece = tf_text.WordpieceTokenizer(self.table, token_out_type=tf.int64, unknown_token="[UNK]",
                                                      max_bytes_per_word=4 * self.MAX_CHARS_PER_WORD)
         self.do_lower_case = bool(do_lower_case)
-        self.cls_id, self.sep_id = vocab["[CLS]"], vocab["[SEP]"]
+        self.cls_id, self.sep_id, self.unk_id = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
         self.pad_id = vocab.get("[PAD]", 0)
         self.max_seq_length = max_seq_length
 
@@ -230,30 +230,29 @@ class GraphTokenizer(tf.Module):
         return self._pieces(text).merge_dims(-2, -1)
 
     def pieces_by_word(self, text):
-        """[batch] strings -> ragged [batch, words, pieces], words split on whitespace.
+        """[batch] strings -> (words [batch, words], ids [batch, words, pieces]), split on whitespace.
 
-        A whitespace-separated word keeps all its pieces together (punctuation included), the way
-        pre-split CoNLL words are tokenized by ``HostTokenizer.tokenize_words``.
+        ``words`` are the original substrings. A word keeps all its pieces together (punctuation
+        included), the way pre-split CoNLL words are tokenized by ``HostTokenizer.tokenize_words``;
+        a word that normalises to nothing (stray control characters) gets one [UNK], as in training.
         """
-        return self._pieces(tf.strings.split(self.normalize(text)), normalized=True).merge_dims(-2, -1)
+        words = tf.strings.split(text)
+        pieces = self._pieces(words.with_flat_values(self.normalize(words.flat_values)), normalized=True)
+        per_word = pieces.values.merge_dims(-2, -1)
+        unk = tf.fill([tf.shape(per_word.row_lengths())[0], 1], tf.constant(self.unk_id, tf.int64))
+        per_word = self.keep_first(tf.concat([per_word, unk], axis=1), tf.maximum(per_word.row_lengths(), 1))
+        return words, pieces.with_values(per_word)
 
     @staticmethod
-    def _keep_first(ragged, lengths):
+    def keep_first(ragged, lengths):
+        """The first ``lengths[i]`` items of each row of a 2-D ragged tensor (ragged slicing)."""
         positions = tf.ragged.range(ragged.row_lengths())
         return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(lengths, 1))
 
-    def __call__(self, text, text_pair=None):
+    def pack(self, segments):
+        """[CLS] a [SEP] (b [SEP]) from ragged id segments -> padded int32 model inputs."""
         import tensorflow_text as tf_text
 
-        a = self.word_pieces(text)
-        segments = [a]
-        if text_pair is None:
-            segments = [self._keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))]
-        else:
-            b = self.word_pieces(text_pair)
-            keep_a, keep_b = truncated_lengths(a.row_lengths(), b.row_lengths(),
-                                               tf.constant(self.max_seq_length - 3, tf.int64))
-            segments = [self._keep_first(a, keep_a), self._keep_first(b, keep_b)]
         ids, type_ids = tf_text.combine_segments(segments, start_of_sequence_id=self.cls_id,
                                                  end_of_segment_id=self.sep_id)
         input_ids, attention_mask = tf_text.pad_model_inputs(ids, self.max_seq_length, pad_value=self.pad_id)
@@ -261,3 +260,12 @@ class GraphTokenizer(tf.Module):
         return {"input_ids": tf.cast(input_ids, tf.int32),
                 "attention_mask": tf.cast(attention_mask, tf.int32),
                 "token_type_ids": tf.cast(token_type_ids, tf.int32)}
+
+    def __call__(self, text, text_pair=None):
+        a = self.word_pieces(text)
+        if text_pair is None:
+            return self.pack([self.keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))])
+        b = self.word_pieces(text_pair)
+        keep_a, keep_b = truncated_lengths(a.row_lengths(), b.row_lengths(),
+                                           tf.constant(self.max_seq_length - 3, tf.int64))
+        return self.pack([self.keep_first(a, keep_a), self.keep_first(b, keep_b)])

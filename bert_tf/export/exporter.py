@@ -6,45 +6,97 @@ import tensorflow as tf
 
 from bert_tf import fileio
 from bert_tf.errors import UserError
+from bert_tf.export import signatures
 from bert_tf.export.signatures import ServingModule
 from bert_tf.jobs.common import model_dir_of
 from bert_tf.modeling import checkpoints, tasks
 
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+EXPORT_META = os.path.join("assets.extra", "bert_tf_export.json")
+QUANTIZE = ("none", "float16")
+# Texts for warmup requests: short and long, so the first real request of either kind is fast.
+WARMUP_TEXTS = ("warm up", "a longer warm-up request, so that the serving graph runs once with many word pieces "
+                "before the first real request arrives at the server")
+
 
 def next_version(export_dir):
-    versions = [int(name) for name in (tf.io.gfile.listdir(export_dir) if tf.io.gfile.isdir(export_dir) else [])
-                if re.fullmatch(r"\d+/?", name)]
+    """One more than the highest numeric version directory under ``export_dir`` (1 when none)."""
+    names = tf.io.gfile.listdir(export_dir) if tf.io.gfile.isdir(export_dir) else []
+    versions = [int(name.rstrip("/")) for name in names if re.fullmatch(r"\d+/?", name)]
     return max(versions, default=0) + 1
 
 
 def load_task_model(model_dir):
-    """(model, meta) from a fine-tuning output directory (or its model/ subdirectory)."""
+    """(model, meta, model_dir) from a fine-tuning output directory (or its model/ subdirectory)."""
+    if not model_dir or not tf.io.gfile.isdir(model_dir):
+        raise UserError(f"--model_dir {model_dir} is not a directory: pass the --output_dir of a fine-tuning run")
     model_dir = model_dir_of(model_dir)
     meta = checkpoints.read_model_meta(model_dir)
+    task = meta.get("task")
+    if task not in signatures.TEXT_INPUTS:
+        raise UserError(f"{model_dir} holds a {task!r} model; export supports {', '.join(signatures.TEXT_INPUTS)}")
     config = checkpoints.load_checkpoint_config(model_dir)
-    model = tasks.build_task_model(meta["task"], config, num_labels=len(meta.get("labels") or [None]))
+    model = tasks.build_task_model(task, config, num_labels=len(meta.get("labels") or [None]))
     model.build_with_dummies()
     checkpoints.load_weights(model, model_dir, strict_heads=True)
     return model, meta, model_dir
 
 
-def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None):
-    """Exports the fine-tuned model in ``model_dir``; returns the path of the new version directory."""
-    model, meta, model_dir = load_task_model(model_dir)
-    version = version or next_version(export_dir)
-    if version <= 0:
+def warmup_records(module, path, signature_names=("serving_default",)):
+    """Writes TF Serving's warmup file: PredictionLog records, one PredictRequest per batch size."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    names = signatures.text_inputs(module.task, module.text_pair)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature_name in signature_names:
+            for batch in (WARMUP_TEXTS[:1], WARMUP_TEXTS):
+                request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=signature_name))
+                for name in names:
+                    request.inputs[name].CopyFrom(tf.make_tensor_proto(list(batch), dtype=tf.string))
+                log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+                writer.write(log.SerializeToString())
+
+
+def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None, quantize="none"):
+    """Exports the fine-tuned model in ``model_dir``; returns the path of the new version directory.
+
+    Nothing is written when the version exists already; the version directory appears complete
+    (SavedModel, vocab asset, warmup requests) or not at all, so a watching server never loads half.
+    """
+    if version is not None and version <= 0:
         raise UserError(f"--version={version} must be a positive integer")
+    if quantize not in QUANTIZE:
+        raise UserError(f"--quantize={quantize} is not one of {', '.join(QUANTIZE)}")
+    if export_dir and tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
+        raise UserError(f"--export_dir {export_dir} is a file: pass a directory")
+    version = version or next_version(export_dir)
     target = os.path.join(export_dir, str(version))
     if tf.io.gfile.exists(target):
         raise UserError(f"{target} already exists: pick another --version or leave it out to use the next one")
+    model, meta, model_dir = load_task_model(model_dir)
     vocab_file, do_lower_case = checkpoints.tokenizer_settings(model_dir)
-    module = ServingModule(model, meta["task"], vocab_file, bool(do_lower_case),
-                           max_seq_length or meta.get("max_seq_length", 128), labels=meta.get("labels"),
-                           text_pair=meta.get("text_pair", False))
+    if not vocab_file:
+        raise UserError(f"{model_dir} has no vocab.txt: the serving graph needs the model's vocabulary")
+    max_seq_length = max_seq_length or meta.get("max_seq_length", 128)
+    if max_seq_length > model.config.max_position_embeddings or max_seq_length < 4:
+        raise UserError(f"--max_seq_length={max_seq_length} must be between 4 and the model's "
+                        f"{model.config.max_position_embeddings} positions")
+    if quantize == "float16":
+        from bert_tf.export import quantize as quantize_lib
+
+        model = quantize_lib.float16_copy(model)
+    module = ServingModule(model, meta["task"], vocab_file, True if do_lower_case is None else bool(do_lower_case),
+                           max_seq_length, labels=meta.get("labels"), text_pair=meta.get("text_pair", False),
+                           max_query_length=meta.get("max_query_length", signatures.DEFAULT_MAX_QUERY_LENGTH),
+                           max_answer_length=meta.get("max_answer_length", signatures.DEFAULT_MAX_ANSWER_LENGTH))
     with fileio.atomic_path(target) as temp:
         tf.saved_model.save(module, temp, signatures=module.signatures())
-        # The asset is copied under its own name; record nothing else of the training machine's paths.
-        fileio.write_json(os.path.join(temp, "assets.extra", "bert_tf_export.json"),
-                          {"task": meta["task"], "labels": meta.get("labels"),
-                           "max_seq_length": module.tokenizer.max_seq_length, "text_pair": module.text_pair})
+        fileio.ensure_dir(os.path.join(temp, "assets.extra"))
+        warmup_records(module, os.path.join(temp, WARMUP_FILE))
+        # Only names and settings: nothing of the training machine's paths goes into the export.
+        fileio.write_json(os.path.join(temp, EXPORT_META),
+                          {"task": meta["task"], "labels": meta.get("labels"), "inputs":
+                           list(signatures.text_inputs(module.task, module.text_pair)),
+                           "max_seq_length": max_seq_length, "do_lower_case": module.tokenizer.do_lower_case,
+                           "weights": "float16" if quantize == "float16" else "float32"})
     return target

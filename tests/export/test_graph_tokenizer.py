@@ -57,10 +57,14 @@ def test_encoded_pairs_equal_host_including_truncation(minilm_vocab):
 
 def test_pieces_by_word_match_pretokenized_host_words(minilm_vocab):
     sentences = ["EU rejects German call to boycott British lamb .", "U.S. Treasury's bonds fell 1.5%",
-                 "Müller's naïve café", "東京 tower"]
+                 "Müller's naïve café", "東京 tower", "a \u200d b"]
     host = HostTokenizer(minilm_vocab)
-    got = GraphTokenizer(minilm_vocab).pieces_by_word(tf.constant(sentences)).to_list()
-    for sentence, (ids, starts, _), words in zip(sentences, host.tokenize_words([s.split(" ") for s in sentences]),
-                                                   got):
-        assert [i for word in words for i in word] == list(ids), sentence
-        assert np.cumsum([0] + [len(w) for w in words[:-1]]).tolist() == starts, sentence
+    words, pieces = GraphTokenizer(minilm_vocab).pieces_by_word(tf.constant(sentences))
+    assert [[w.decode() for w in row] for row in words.to_list()] == [s.split(" ") for s in sentences]
+    for sentence, (ids, starts, _), row in zip(sentences, host.tokenize_words([s.split(" ") for s in sentences]),
+                                               pieces.to_list()):
+        if sentence == "a \u200d b":  # a word that normalises to nothing keeps one [UNK], as the tagger trains
+            assert row == [ids[:1], [host.unk_id], ids[1:]]
+            continue
+        assert [i for word in row for i in word] == list(ids), sentence
+        assert np.cumsum([0] + [len(w) for w in row[:-1]]).tolist() == starts, sentence

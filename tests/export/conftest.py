@@ -1,0 +1,91 @@
+"""Fine-tuned-looking model directories (random tiny weights, real layout) and their exports."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+MAX_SEQ_LENGTH = 32
+LABELS = ["negative", "positive", "neutral"]
+TAGS = ["O", "B-PER", "I-PER", "B-LOC"]
+
+# Runs in a fresh interpreter: only tensorflow and tensorflow_text may be importable, so a
+# finder refuses the packages an export must not need at load time.
+LOADER = r'''
+import json, sys
+BLOCKED = ("bert_tf", "transformers", "tf_keras", "keras_nlp", "keras_hub")
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"export needs {name}")
+sys.meta_path.insert(0, Block())
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401
+request = json.load(sys.stdin)
+loaded = tf.saved_model.load(request["path"])
+result = {}
+for call in request["calls"]:
+    fn = loaded.signatures[call["signature"]]
+    inputs = {k: tf.constant(v, dtype=tf.string if call["signature"] == "serving_default" else tf.int32)
+              for k, v in call["inputs"].items()}
+    try:
+        out = fn(**inputs)
+        result[call["name"]] = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
+                                for k, v in out.items()}
+    except Exception as error:  # reported, not raised: callers assert on it
+        result[call["name"]] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+result["imported"] = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+print("RESULT" + json.dumps(result))
+'''
+
+
+def run_fresh(path, calls, timeout=240):
+    """Loads the SavedModel at ``path`` in a fresh process and runs ``calls``
+    ([{'name', 'signature', 'inputs'}]); returns {name: outputs or {'error'}}."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_USE_LEGACY")}
+    env["PYTHONPATH"] = ""
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    proc = subprocess.run([sys.executable, "-c", LOADER], input=json.dumps({"path": path, "calls": calls}),
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd="/")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    return json.loads(lines[-1][len("RESULT"):])
+
+
+def _save(model, path, vocab_file, meta):
+    from bert_tf.modeling import checkpoints
+
+    checkpoints.save_hf(model, path, vocab_file=vocab_file, do_lower_case=True, meta=meta)
+    return path
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory, tiny_checkpoint, tiny_config):
+    import tf_keras
+
+    from bert_tf.modeling import checkpoints
+    from bert_tf.modeling.tasks import SequenceClassifier
+
+    tf_keras.utils.set_random_seed(1)
+    model = SequenceClassifier(tiny_config, num_labels=len(LABELS)).build_with_dummies()
+    checkpoints.load_weights(model, tiny_checkpoint)
+    return _save(model, str(tmp_path_factory.mktemp("clf") / "model"), os.path.join(tiny_checkpoint, "vocab.txt"),
+                 {"task": "classification", "labels": LABELS, "max_seq_length": MAX_SEQ_LENGTH})
+
+
+@pytest.fixture(scope="session")
+def classifier_export(tmp_path_factory, classifier_dir):
+    from bert_tf.export import exporter
+
+    return exporter.export_saved_model(classifier_dir, str(tmp_path_factory.mktemp("serving") / "clf"))
+
+
+def model_outputs(model_dir, features):
+    """The in-memory model's outputs for host-tokenized features (numpy)."""
+    from bert_tf.export import exporter
+
+    model, _, _ = exporter.load_task_model(model_dir)
+    outputs = model({k: v for k, v in features.items()}, training=False)
+    return {k: v.numpy() for k, v in outputs.items()}
