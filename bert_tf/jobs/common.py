@@ -84,7 +84,8 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps):
         flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
         jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,
         save_checkpoints_steps=flags.save_checkpoints_steps, log_steps=flags.log_steps,
-        nan_policy=flags.nan_policy)
+        nan_policy=flags.nan_policy,
+        gradient_accumulation_steps=getattr(flags, "gradient_accumulation_steps", 1))
 
 
 def load_init(model, setup):

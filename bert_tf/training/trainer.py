@@ -75,8 +75,16 @@ def _pid_alive(pid):
 class Trainer:
     def __init__(self, strategy, model_fn, optimizer_fn, output_dir, global_batch_size, mixed_precision="no",
                  jit_compile=False, steps_per_execution=1, save_checkpoints_steps=1000, log_steps=100,
-                 max_checkpoints=3, clip_norm=1.0, nan_policy="stop"):
-        """``model_fn()`` returns the built task model; ``optimizer_fn()`` the optimizer. Both run in scope."""
+                 max_checkpoints=3, clip_norm=1.0, nan_policy="stop", gradient_accumulation_steps=1):
+        """``model_fn()`` returns the built task model; ``optimizer_fn()`` the optimizer. Both run in scope.
+
+        With ``gradient_accumulation_steps`` k > 1 each optimizer step sums the all-reduced gradients
+        of k batches of ``global_batch_size`` and applies their mean once: the update of one batch k
+        times larger, in the memory of one batch.
+        """
+        if gradient_accumulation_steps < 1:
+            raise UserError(f"--gradient_accumulation_steps={gradient_accumulation_steps} must be at least 1")
+        self.gradient_accumulation_steps = gradient_accumulation_steps
         for flag, value in (("--save_checkpoints_steps", save_checkpoints_steps), ("--log_steps", log_steps),
                             ("--steps_per_execution", steps_per_execution)):
             if value <= 0:
@@ -108,6 +116,13 @@ class Trainer:
             self.metrics = {name: tf_keras.metrics.Mean(name=name) for name in names}
             self.skipped_batches = tf.Variable(0, dtype=tf.int64, trainable=False,
                                                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self._accumulated = None
+            if gradient_accumulation_steps > 1:
+                # Gradients are all-reduced before accumulating, so every replica holds the same sum.
+                first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+                self._accumulated = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False, aggregation=first)
+                                     for v in self.model.trainable_variables]
+                self._accumulated_loss = tf.Variable(0.0, trainable=False, aggregation=first)
         self._train_steps = None
         self._predict_fns = {}
         self._stop_signal = None
@@ -149,13 +164,67 @@ class Trainer:
         for name, (values, weights) in model.train_metrics(features, outputs).items():
             self.metrics[name].update_state(values, sample_weight=weights)
 
+    def _replica_accumulate(self, features):
+        """One micro-batch of gradient accumulation: forward, backward, all-reduce, add."""
+        model, optimizer = self.model, self.optimizer
+        with tf.GradientTape() as tape:
+            outputs = model(features, training=True)
+            per_example = tf.cast(model.per_example_loss(features, outputs), tf.float32)
+            loss = tf.reduce_sum(per_example) / self.global_batch_size
+            scaled = optimizer.get_scaled_loss(loss) if self.mixed_precision == "fp16" else loss
+        grads = tape.gradient(scaled, model.trainable_variables)
+        if self.mixed_precision == "fp16":
+            grads = optimizer.get_unscaled_gradients(grads)
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        for accumulator, grad in zip(self._accumulated, grads):
+            accumulator.assign_add(tf.cast(tf.convert_to_tensor(grad), tf.float32))
+        self._accumulated_loss.assign_add(loss)
+        self.metrics["loss"].update_state(per_example)
+        for name, (values, weights) in model.train_metrics(features, outputs).items():
+            self.metrics[name].update_state(values, sample_weight=weights)
+
+    def _replica_apply_accumulated(self):
+        """Clips and applies the mean of the accumulated gradients, then clears them."""
+        optimizer, variables = self.optimizer, self.model.trainable_variables
+        k = float(self.gradient_accumulation_steps)
+        grads = [tf.cast(a / k, v.dtype) for a, v in zip(self._accumulated, variables)]
+        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        finite = tf.math.is_finite(self._accumulated_loss)
+        if self.nan_policy == "skip_batch":
+            def apply():
+                optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+                return tf.constant(0, tf.int64)
+
+            self.skipped_batches.assign_add(tf.cond(finite, apply, lambda: tf.constant(1, tf.int64)))
+        else:
+            optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+        for accumulator in self._accumulated:
+            accumulator.assign(tf.zeros_like(accumulator))
+        self._accumulated_loss.assign(0.0)
+
     def _build_train_steps(self):
+        if self.gradient_accumulation_steps > 1:
+            return self._build_accumulating_steps()
         replica_step = tf.function(self._replica_step, jit_compile=self.jit_compile or None)
 
         @tf.function
         def train_steps(iterator, steps):
             for _ in tf.range(steps):
                 self.strategy.run(replica_step, args=(next(iterator),))
+
+        return train_steps
+
+    def _build_accumulating_steps(self):
+        accumulate = tf.function(self._replica_accumulate, jit_compile=self.jit_compile or None)
+        apply = tf.function(self._replica_apply_accumulated, jit_compile=self.jit_compile or None)
+        k = self.gradient_accumulation_steps
+
+        @tf.function
+        def train_steps(iterator, steps):
+            for _ in tf.range(steps):
+                for _ in tf.range(k):
+                    self.strategy.run(accumulate, args=(next(iterator),))
+                self.strategy.run(apply)
 
         return train_steps
 
@@ -172,7 +241,8 @@ class Trainer:
         lr = float(lr(step)) if callable(lr) else float(tf.convert_to_tensor(lr).numpy())
         elapsed = max(time.time() - started, 1e-9)
         values.update(step=step, learning_rate=lr,
-                      examples_per_second=steps_done * self.global_batch_size / elapsed)
+                      examples_per_second=steps_done * self.global_batch_size * self.gradient_accumulation_steps
+                      / elapsed)
         if self.nan_policy == "skip_batch":
             values["skipped_batches"] = int(self.skipped_batches.numpy())
         if not math.isfinite(values["loss"]) and self.nan_policy == "stop":
@@ -218,7 +288,8 @@ class Trainer:
         def resumed_dataset_fn(context):
             dataset = dataset_fn(context)
             pipelines = context.num_input_pipelines if context else 1
-            return dataset.skip(start_step * replicas // pipelines) if start_step else dataset
+            consumed = start_step * self.gradient_accumulation_steps * replicas // pipelines
+            return dataset.skip(consumed) if start_step else dataset
 
         iterator = iter(distribute.distribute_dataset(self.strategy, resumed_dataset_fn))
         if self._train_steps is None:
