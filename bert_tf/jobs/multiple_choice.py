@@ -1,0 +1,140 @@
+"""SWAG-style multiple choice: convert, train, evaluate, predict, save."""
+import csv
+import io
+import os
+
+import numpy as np
+from absl import flags as absl_flags
+
+from bert_tf import fileio
+from bert_tf import flags as flag_groups
+from bert_tf.data import multiple_choice as data
+from bert_tf.data import records
+from bert_tf.errors import UserError
+from bert_tf.jobs import common
+from bert_tf.jobs.classifier import _init_meta
+from bert_tf.modeling import checkpoints
+from bert_tf.modeling.tasks import MultipleChoice
+from bert_tf.training import metrics
+
+PREDICTIONS_FILE = "test_predictions.tsv"
+
+
+def define_flags(fv=absl_flags.FLAGS):
+    flag_groups.define_model_flags(fv)
+    flag_groups.define_training_flags(fv, learning_rate=5e-5, batch_size=16)
+    flag_groups.define_strategy_flags(fv)
+    flag_groups.define_finetune_flags(fv, data_format="SWAG-style .csv/.tsv (header) or .jsonl: context, optional "
+                                      "question prefix, ending0..endingN-1, label", predictions_file=PREDICTIONS_FILE)
+    f = absl_flags
+    f.DEFINE_string("context_column", "sent1", "Field holding the context (SWAG: sent1).", flag_values=fv)
+    f.DEFINE_string("question_column", "sent2", "Field put before every ending (SWAG: sent2); empty for none.",
+                    flag_values=fv)
+    f.DEFINE_string("label_column", "label", "Field holding the index of the right ending.", flag_values=fv)
+
+
+def run(flags):
+    """The run_multiple_choice job; returns {'train'/'eval'/'test': results} for what was asked."""
+    if not (flags.do_train or flags.do_eval or flags.do_predict):
+        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
+    if not flags.output_dir:
+        raise UserError("--output_dir is required")
+    fileio.ensure_dir(flags.output_dir)
+    setup = common.resolve_model(flags)
+    cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
+    strategy = common.strategy_from(flags)
+    init_meta = _init_meta(setup.init_checkpoint)
+
+    def load(split, require_label=True):
+        path = {"train": flags.train_file, "dev": flags.dev_file, "test": flags.test_file}[split]
+        if not path:
+            raise UserError(f"--{split}_file is required with --do_{ {'dev': 'eval', 'test': 'predict'}.get(split, split) }")
+        examples = data.read_examples(path, flags.context_column, flags.question_column, flags.label_column,
+                                      require_label)
+        if split == "train" and flags.max_train_examples:
+            examples = examples[: flags.max_train_examples]
+        record_path, stats = data.cached_records(examples, [path], cache_dir, split, setup.tokenizer,
+                                                 flags.max_seq_length)
+        return examples, record_path, stats
+
+    splits = {}
+    if flags.do_train:
+        splits["train"] = load("train")
+    if flags.do_eval or (flags.do_train and flags.eval_every_steps):
+        splits["dev"] = load("dev")
+    if flags.do_predict:
+        splits["test"] = load("test", require_label=False)
+    counts = {len(examples[0].endings) for examples, _, _ in splits.values()}
+    if init_meta and init_meta.get("task") == "multiple_choice":
+        counts.add(init_meta["num_choices"])
+    if len(counts) != 1:
+        raise UserError(f"the files (and --init_checkpoint) disagree on the number of choices {sorted(counts)}: "
+                        "use one number of endings throughout")
+    num_choices = counts.pop()
+
+    def model_fn():
+        return common.load_init(MultipleChoice(setup.config, num_choices=num_choices), setup)
+
+    num_train_steps = common.num_steps(flags, splits["train"][2]["num_examples"]) if flags.do_train else 1
+    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
+                                  int(num_train_steps * flags.warmup_proportion))
+    spec = data.feature_spec(num_choices, flags.max_seq_length)
+
+    def dataset_fn_for(path, is_training, batch_size):
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
+            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context)
+        return dataset_fn
+
+    def evaluate(split):
+        examples, path, stats = splits[split]
+        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=("label_ids",))
+        gold = outputs["label_ids"].reshape(-1)
+        labelled = gold >= 0
+        predicted = outputs["probabilities"].argmax(-1)
+        result = None
+        if labelled.any():
+            result = {"accuracy": float(np.mean(gold[labelled] == predicted[labelled])),
+                      "num_examples": int(labelled.sum()), "truncated": stats["truncated"]}
+        return result, outputs["probabilities"]
+
+    results = {}
+    if flags.do_train:
+        summary = trainer.train(dataset_fn_for(splits["train"][1], True, flags.train_batch_size), num_train_steps,
+                                eval_fn=(lambda model: evaluate("dev")[0]) if "dev" in splits else None,
+                                eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
+                                greater_is_better=flags.metric_for_best_model != "loss",
+                                early_stopping_patience=flags.early_stopping_patience,
+                                overwrite_output_dir=flags.overwrite_output_dir)
+        if flags.metric_for_best_model:
+            trainer.restore_best()
+        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
+                            "stopped_early": summary["stopped_early"], **splits["train"][2]}
+        if trainer.is_chief:
+            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
+                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
+                                meta={"task": "multiple_choice", "num_choices": num_choices,
+                                      "max_seq_length": flags.max_seq_length})
+    if flags.do_eval:
+        results["eval"] = evaluate("dev")[0]
+        if trainer.is_chief:
+            fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results["eval"])
+    if flags.do_predict:
+        results["test"], probabilities = evaluate("test")
+        if trainer.is_chief:
+            fileio.write_text(os.path.join(flags.output_dir, PREDICTIONS_FILE),
+                              _format_predictions(splits["test"][0], probabilities))
+            if results["test"] is not None:
+                fileio.write_json(os.path.join(flags.output_dir, "test_results.json"), results["test"])
+    return results
+
+
+def _format_predictions(examples, probabilities):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
+    writer.writerow(["context", "gold", "predicted", "probability", "predicted_ending"])
+    for example, row in zip(examples, probabilities):
+        best = int(np.argmax(row))
+        writer.writerow([example.context, "" if example.label is None else example.label, best, f"{row[best]:.6f}",
+                         example.endings[best]])
+    return buffer.getvalue()
