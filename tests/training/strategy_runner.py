@@ -6,7 +6,8 @@ process has long done, so tests start this script as a subprocess:
   python tests/training/strategy_runner.py --cpus=2 --report=out.json -- FLAGS... -- FLAGS...
 
 Each ``--``-separated flag set is one ``classifier.run``; the report lists, per run, the final
-checkpoint's variables (as a .npz next to the report) and the logged training metrics.
+checkpoint's variables and the in-memory model weights (as a .npz next to the report), the
+training history and the evaluation results.
 """
 import json
 import os
@@ -40,26 +41,47 @@ def main(argv):
             options[key] = value
         else:
             current.append(arg)
-    _split_cpu(int(options.get("cpus", "1")))
+    if int(options.get("cpus", "1")) > 1:
+        _split_cpu(int(options["cpus"]))
     if options.get("determinism") == "1":
         tf.config.experimental.enable_op_determinism()
     from absl import flags
 
-    from bert_tf.jobs import classifier
+    from bert_tf.jobs import classifier, common
 
+    # The job keeps its trainer to itself; catch it to report what each worker holds in memory
+    # (non-chief workers write no checkpoint to read it from).
+    captured = {}
+    make_trainer = common.make_trainer
+
+    def capturing_make_trainer(*args, **kwargs):
+        trainer = make_trainer(*args, **kwargs)
+        train = trainer.train
+
+        def train_and_keep(*train_args, **train_kwargs):
+            captured["summary"] = train(*train_args, **train_kwargs)
+            return captured["summary"]
+
+        trainer.train = train_and_keep
+        captured["trainer"] = trainer
+        return trainer
+
+    common.make_trainer = capturing_make_trainer
     report = []
     for index, run_argv in enumerate(runs):
         fv = flags.FlagValues()
         classifier.define_flags(fv)
         fv(["runner"] + run_argv)
         result = classifier.run(fv)
-        arrays = _checkpoint_arrays(fv.output_dir)
+        trainer = captured["trainer"]
+        arrays = {f"model/{v.name}": v.numpy() for v in trainer.model.weights}
+        if trainer.is_chief:
+            arrays.update(_checkpoint_arrays(fv.output_dir))
         npz = f"{options['report']}.{index}.npz"
         np.savez(npz, **{k.replace("/", "|"): v for k, v in arrays.items()})
-        with open(os.path.join(fv.output_dir, "train_metrics.jsonl")) as f:
-            logged = [json.loads(line) for line in f]
-        report.append({"weights": npz, "train_metrics": logged,
-                       "global_step": result["train"]["global_step"], "eval": result.get("eval")})
+        report.append({"weights": npz, "train_history": captured["summary"]["train_history"],
+                       "global_step": result["train"]["global_step"], "eval": result.get("eval"),
+                       "is_chief": trainer.is_chief})
     with open(options["report"], "w") as f:
         json.dump(report, f)
 

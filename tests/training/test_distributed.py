@@ -1,7 +1,10 @@
 """One code path across strategies: mirrored and multi-worker runs equal a single-device run."""
 import json
 import os
+import signal
+import socket
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -11,22 +14,31 @@ from tests import workloads
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "strategy_runner.py")
 
 
-def _run_runner(tmp_path, runs, cpus=2, timeout=300):
-    report = str(tmp_path / "report.json")
+def _runner_command(report, runs, cpus):
     command = [workloads.PYTHON, RUNNER, f"--cpus={cpus}", f"--report={report}"]
     for argv in runs:
         command += ["--"] + argv
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=workloads.tool_env())
-    except subprocess.TimeoutExpired as error:
-        raise AssertionError(f"strategy runner timed out after {timeout}s") from error
-    assert done.returncode == 0, done.stderr[-4000:]
+    return command
+
+
+def _read_report(report):
     with open(report) as f:
         results = json.load(f)
     for result in results:
         with np.load(result["weights"]) as arrays:
             result["arrays"] = {k.replace("|", "/"): arrays[k] for k in arrays.files}
     return results
+
+
+def _run_runner(tmp_path, runs, cpus=2, timeout=300):
+    report = str(tmp_path / "report.json")
+    try:
+        done = subprocess.run(_runner_command(report, runs, cpus), capture_output=True, text=True, timeout=timeout,
+                              env=workloads.tool_env())
+    except subprocess.TimeoutExpired as error:
+        raise AssertionError(f"strategy runner timed out after {timeout}s") from error
+    assert done.returncode == 0, done.stderr[-4000:]
+    return _read_report(report)
 
 
 def _assert_same_weights(a, b, atol):
@@ -52,12 +64,73 @@ def test_mirrored_two_replicas_equal_one_device(tmp_path, tiny_checkpoint):
                                   **common),
     ])
     assert single["global_step"] == mirrored["global_step"] == 4
-    single_loss = [m["loss"] for m in single["train_metrics"]]
-    mirrored_loss = [m["loss"] for m in mirrored["train_metrics"]]
+    single_loss = [m["loss"] for m in single["train_history"]]
+    mirrored_loss = [m["loss"] for m in mirrored["train_history"]]
     assert len(single_loss) == 4
     np.testing.assert_allclose(mirrored_loss, single_loss, rtol=1e-5)
-    np.testing.assert_allclose([m["accuracy"] for m in mirrored["train_metrics"]],
-                               [m["accuracy"] for m in single["train_metrics"]], atol=1e-6)
+    np.testing.assert_allclose([m["accuracy"] for m in mirrored["train_history"]],
+                               [m["accuracy"] for m in single["train_history"]], atol=1e-6)
     # The loss moved, so the comparison covers real updates rather than four identical no-ops.
     assert abs(single_loss[-1] - single_loss[0]) > 1e-3
     _assert_same_weights(single["arrays"], mirrored["arrays"], atol=2e-5)
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def _model_arrays(result):
+    return {k: v for k, v in result["arrays"].items() if k.startswith("model/bert_classification/")}
+
+
+def test_multi_worker_two_processes_agree_and_only_the_chief_writes(tmp_path, tiny_checkpoint):
+    """2 worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy (TF_CONFIG, free ports)."""
+    train = workloads.small_tsv(tmp_path / "train.tsv", 64)
+    dev = workloads.small_tsv(tmp_path / "dev.tsv", 24, offset=100)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes, reports = [], []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        report = str(tmp_path / f"worker{index}.json")
+        argv = workloads.classifier_argv(tiny_checkpoint, train, str(tmp_path / f"out{index}"),
+                                         strategy="multi_worker", num_train_steps=3, batch_size=8,
+                                         dev_file=dev, do_eval=True)
+        reports.append(report)
+        processes.append(subprocess.Popen(_runner_command(report, [argv], cpus=1), stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                          env=workloads.tool_env(TF_CONFIG=tf_config)))
+    deadline = time.time() + 300
+    try:
+        errors = []
+        for process in processes:
+            _, err = process.communicate(timeout=max(1, deadline - time.time()))
+            if process.returncode != 0:
+                errors.append(err[-3000:])
+        assert not errors, errors
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    chief, worker = (_read_report(r)[0] for r in reports)
+    assert chief["is_chief"] and not worker["is_chief"]
+    assert chief["global_step"] == worker["global_step"] == 3
+    np.testing.assert_allclose([h["loss"] for h in worker["train_history"]],
+                               [h["loss"] for h in chief["train_history"]], rtol=1e-6)
+    chief_weights, worker_weights = _model_arrays(chief), _model_arrays(worker)
+    assert len(chief_weights) > 20
+    _assert_same_weights(chief_weights, worker_weights, atol=0)
+    # Both evaluated the whole dev set, not their shard of it.
+    assert chief["eval"] == worker["eval"]
+    assert sum(map(sum, chief["eval"]["confusion_matrix"])) == 24
+    chief_files = sorted(os.listdir(tmp_path / "out0"))
+    assert {"checkpoints", "model", "eval_results.json", "train_metrics.jsonl"} <= set(chief_files)
+    assert ".lock" not in chief_files
+    # The non-chief wrote only its data cache: no checkpoints, temp dirs, results or model.
+    assert sorted(os.listdir(tmp_path / "out1")) == ["cache"]
