@@ -56,7 +56,9 @@ def get_strategy(name="auto", tpu=None, num_gpus=None):
     """
     if name not in STRATEGIES:
         raise UserError(f"--strategy={name} is unknown: use one of {', '.join(STRATEGIES)}")
-    gpus = tf.config.list_logical_devices("GPU")
+    # Physical, not logical: listing logical devices starts the runtime, after which
+    # MultiWorkerMirroredStrategy can no longer configure its collectives.
+    gpus = tf.config.list_physical_devices("GPU")
     if num_gpus is not None and num_gpus > len(gpus):
         raise UserError(f"--num_gpus={num_gpus} but {len(gpus)} GPU(s) are visible: lower --num_gpus or check CUDA")
     if name == "auto":
@@ -68,9 +70,9 @@ def get_strategy(name="auto", tpu=None, num_gpus=None):
     if name == "gpu":
         if not gpus:
             raise UserError("--strategy=gpu but no GPU is visible: install the [gpu] extra or use --strategy=cpu")
-        return tf.distribute.OneDeviceStrategy(gpus[0].name)
+        return tf.distribute.OneDeviceStrategy("/gpu:0")
     if name == "mirrored":
-        devices = [d.name for d in gpus[:num_gpus]] if gpus else None
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")[:num_gpus]] if gpus else None
         return tf.distribute.MirroredStrategy(devices=devices)
     _check_tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
@@ -93,6 +95,14 @@ def is_chief(strategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+
+
+def num_workers(strategy):
+    """How many worker processes train together (1 unless multi-worker)."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, sum(len(cluster.get(kind, [])) for kind in ("chief", "worker")))
 
 
 def distribute_dataset(strategy, dataset_fn):

@@ -9,6 +9,7 @@ and best-model tracking, and batched prediction.
 A model plugs in with ``per_example_loss(features, outputs)``, ``train_metrics(features,
 outputs) -> {name: (values, weights)}`` and a ``train_metric_names`` tuple.
 """
+import contextlib
 import json
 import math
 import os
@@ -267,7 +268,9 @@ class Trainer:
         if num_train_steps <= 0:
             raise UserError(f"--num_train_steps={num_train_steps} must be positive")
         fileio.ensure_dir(self.output_dir)
-        with OutputDirLock(self.output_dir, overwrite_output_dir):
+        # Workers of one multi-worker run share output_dir; the chief alone holds its lock.
+        lock = OutputDirLock(self.output_dir, overwrite_output_dir) if self.is_chief else contextlib.nullcontext()
+        with lock:
             return self._train(dataset_fn, num_train_steps, eval_fn, eval_steps, metric_for_best_model,
                                greater_is_better, early_stopping_patience, verbose)
 
@@ -275,11 +278,19 @@ class Trainer:
                early_stopping_patience, verbose):
         checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         checkpoint_dir = os.path.join(self.output_dir, "checkpoints")
+        # Every worker restores the chief's checkpoint so all resume at the same step; saving is a
+        # collective, so non-chief workers save too, into a private directory removed right after.
+        latest = tf.train.latest_checkpoint(checkpoint_dir)
         if not self.is_chief:
             checkpoint_dir = os.path.join(self.output_dir, f".worker_{self.strategy.cluster_resolver.task_id}_tmp")
         manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir, max_to_keep=self.max_checkpoints)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+
+        def save(step):
+            manager.save(checkpoint_number=step)
+            if not self.is_chief:
+                tf.io.gfile.rmtree(checkpoint_dir)
         start_step = self.global_step
         # Distributed iterators cannot be checkpointed, so the data position is restored by skipping
         # the batches already consumed; with seeded, deterministic pipelines that is the same stream.
@@ -318,9 +329,9 @@ class Trainer:
                     history.append(values)
                     log_started, log_step = time.time(), step
                 if step % self.save_checkpoints_steps == 0 or step == num_train_steps:
-                    manager.save(checkpoint_number=step)
+                    save(step)
                 if self._stop_signal is not None:
-                    manager.save(checkpoint_number=step)
+                    save(step)
                     raise UserError(f"stopped by signal {self._stop_signal} at step {step}; checkpoint saved in "
                                     f"{checkpoint_dir}: rerun the same command to resume")
                 if eval_fn and ((eval_steps and step % eval_steps == 0) or step == num_train_steps):
@@ -334,7 +345,7 @@ class Trainer:
             bar.close()
             signal.signal(signal.SIGTERM, previous_handler)
         if stopped_early:
-            manager.save(checkpoint_number=step)
+            save(step)
         return {"global_step": step, "train_history": history, "eval_history": eval_history,
                 "best": best.summary(), "stopped_early": stopped_early}
 
@@ -344,7 +355,16 @@ class Trainer:
     # ---- inference ---------------------------------------------------------------------------
     def predict(self, dataset_fn, keep_features=(), verbose=False, total_batches=None):
         """Runs the model over a finite dataset; returns numpy outputs (plus ``keep_features``) in order."""
-        dataset = distribute.distribute_dataset(self.strategy, dataset_fn)
+        if distribute.num_workers(self.strategy) > 1:
+            # Sharding across workers would leave each worker (and the chief's results file) with
+            # part of the predictions: every worker predicts the whole set locally, in order.
+            context = tf.distribute.InputContext(num_input_pipelines=1, input_pipeline_id=0,
+                                                 num_replicas_in_sync=self.strategy.num_replicas_in_sync)
+            dataset = dataset_fn(context)
+            run = lambda fn, args: [fn(*args)]  # noqa: E731
+        else:
+            dataset = distribute.distribute_dataset(self.strategy, dataset_fn)
+            run = lambda fn, args: self._local_results(self.strategy.run(fn, args=args))  # noqa: E731
         key = tuple(keep_features)
         if key not in self._predict_fns:
             def replica_predict(features):
@@ -358,12 +378,17 @@ class Trainer:
         batches = []
         bar = progress.Bar(total_batches, unit="batch", enabled=verbose)
         for features in dataset:
-            per_replica = self.strategy.run(replica_predict, args=(features,))
-            for local in zip(*[self.strategy.experimental_local_results(v) for v in per_replica.values()]):
-                batches.append({k: t.numpy() for k, t in zip(per_replica.keys(), local)})
+            for local in run(replica_predict, (features,)):
+                batches.append({k: t.numpy() for k, t in local.items()})
             bar.update(len(batches))
         bar.close()
         return {k: _concat_padded([b[k] for b in batches if b[k].shape[0]]) for k in (batches[0] if batches else {})}
+
+
+    def _local_results(self, per_replica):
+        """{name: PerReplica} -> one {name: tensor} dict per local replica, in replica order."""
+        locals_ = [self.strategy.experimental_local_results(v) for v in per_replica.values()]
+        return [dict(zip(per_replica.keys(), values)) for values in zip(*locals_)]
 
 
 def _concat_padded(arrays):
