@@ -122,8 +122,10 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
     """
     files = fileio.expand_inputs(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
     dataset = tf.data.Dataset.from_tensor_slices(files)
-    if input_context and input_context.num_input_pipelines > 1:
-        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    shard_files = pipelines > 1 and len(files) >= pipelines
+    if shard_files:
+        dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
     if is_training:
         dataset = dataset.shuffle(len(files), seed=seed)
     read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "")  # noqa: E731
@@ -132,6 +134,9 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
                                      num_parallel_calls=tf.data.AUTOTUNE)
     else:
         dataset = dataset.flat_map(read)
+    if pipelines > 1 and not shard_files:
+        # Fewer files than workers: every worker reads them all and keeps its share of records.
+        dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
     if is_training:
         if repeat is None or repeat:
             dataset = dataset.repeat()
