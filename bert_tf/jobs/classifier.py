@@ -87,6 +87,8 @@ def run(flags):
         raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
     if not flags.output_dir:
         raise UserError("--output_dir is required")
+    # First: multi-worker collectives must be configured before any other TensorFlow op runs.
+    strategy = common.strategy_from(flags)
     fileio.ensure_dir(flags.output_dir)
     regression = flags.task_type == "regression"
     setup = common.resolve_model(flags)
@@ -95,7 +97,6 @@ def run(flags):
     if init_meta and not flags.do_train:
         label_list = label_list or init_meta.get("labels")
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
-    strategy = common.strategy_from(flags)
 
     train_records = None
     if flags.do_train:
