@@ -109,7 +109,8 @@ def test_decode_uses_max_context_windows_and_maps_back_to_text(tokenizer):
                                                  max_answer_length=30)
     assert predictions == {"q1": "d e"} and null_odds == {}
     texts = [entry["text"] for entry in nbest["q1"]]
-    assert texts[:2] == ["d e", "f g"] and len(texts) == 3
+    # Only the top 3 starts and ends of each window are tried: the -5 ones fall on [CLS] and the question.
+    assert texts == ["d e", "f g"]
     top = nbest["q1"][0]
     assert (top["start_logit"], top["end_logit"]) == (4.0, 3.0)
     assert sum(entry["probability"] for entry in nbest["q1"]) == pytest.approx(1.0)
