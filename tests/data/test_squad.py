@@ -115,10 +115,9 @@ def test_decode_uses_max_context_windows_and_maps_back_to_text(tokenizer):
     assert (top["start_logit"], top["end_logit"]) == (4.0, 3.0)
     assert sum(entry["probability"] for entry in nbest["q1"]) == pytest.approx(1.0)
     # A span longer than max_answer_length is never chosen.
-    predictions, _, _ = squad.decode([example()], windows, *logits_for(windows, {
-        ("start", 1, 4): 9.0, ("end", 1, 7): 9.0, ("start", 1, 6): 1.0, ("end", 1, 6): 1.0}),
-        n_best_size=3, max_answer_length=2)
-    assert predictions == {"q1": "e"}
+    long_span = logits_for(windows, {("start", 1, 5): 9.0, ("end", 1, 7): 9.0, ("end", 1, 5): 1.0})
+    assert squad.decode([example()], windows, *long_span, n_best_size=3, max_answer_length=3)[0] == {"q1": "d e f"}
+    assert squad.decode([example()], windows, *long_span, n_best_size=3, max_answer_length=2)[0] == {"q1": "d"}
 
 
 def test_decode_null_answer_for_version_2(tokenizer):
