@@ -116,7 +116,7 @@ def _lines(path, stats):
 
 def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
     """Reads and tokenizes documents into a ``Corpus``; blank lines (and file ends) end documents."""
-    stats = collections.Counter()
+    stats = collections.Counter(dict.fromkeys(("lines", "skipped_non_utf8_lines", "skipped_empty_sentences"), 0))
     token_chunks, sentence_lengths, document_sizes = [], [], []
     pending, pending_doc = [], []  # lines awaiting tokenization, and their document index
     current_doc = -1
