@@ -134,3 +134,17 @@ def test_multi_worker_two_processes_agree_and_only_the_chief_writes(tmp_path, ti
     assert ".lock" not in chief_files
     # The non-chief wrote only its data cache: no checkpoints, temp dirs, results or model.
     assert sorted(os.listdir(tmp_path / "out1")) == ["cache"]
+
+
+def test_xla_with_several_cpu_replicas_is_refused_before_work_starts(tmp_path, tiny_checkpoint):
+    """TF 2.21 cannot run a jit-compiled step mirrored over CPU devices; say so instead of crashing."""
+    train = workloads.small_tsv(tmp_path / "train.tsv", 16)
+    report = str(tmp_path / "report.json")
+    argv = workloads.classifier_argv(tiny_checkpoint, train, str(tmp_path / "out"), strategy="mirrored",
+                                     jit_compile=True)
+    done = subprocess.run(_runner_command(report, [argv], cpus=2), capture_output=True, text=True, timeout=240,
+                          env=workloads.tool_env())
+    assert done.returncode != 0
+    assert ("UserError: --jit_compile with 2 CPU replicas fails in TensorFlow (XLA cannot read a variable placed "
+            "on another CPU device): drop --jit_compile") in done.stderr
+    assert not os.path.exists(tmp_path / "out" / "checkpoints")
