@@ -49,10 +49,12 @@ def _check_tf_config():
                         '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
 
 
-def get_strategy(name="auto", tpu=None, num_gpus=None):
+def get_strategy(name="auto", tpu=None, num_gpus=None, paths=None):
     """Returns the strategy named by ``--strategy``.
 
-    ``auto`` picks a TPU when ``--tpu`` is given, then all visible GPUs, then the CPU.
+    ``auto`` picks a TPU when ``--tpu`` is given, then all visible GPUs, then the CPU. Call it
+    before any other TensorFlow op: multi-worker collectives are configured at start-up.
+    ``paths`` ({flag: value}) are checked to be on GCS when a remote TPU is used.
     """
     if name not in STRATEGIES:
         raise UserError(f"--strategy={name} is unknown: use one of {', '.join(STRATEGIES)}")
@@ -64,6 +66,7 @@ def get_strategy(name="auto", tpu=None, num_gpus=None):
     if name == "auto":
         name = "tpu" if tpu else ("mirrored" if len(gpus) > 1 else ("gpu" if gpus else "cpu"))
     if name == "tpu":
+        check_tpu_paths(tpu, paths or {})
         return _connect_tpu(tpu)
     if name == "cpu":
         return tf.distribute.OneDeviceStrategy("/cpu:0")
@@ -76,6 +79,32 @@ def get_strategy(name="auto", tpu=None, num_gpus=None):
         return tf.distribute.MirroredStrategy(devices=devices)
     _check_tf_config()
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def check_jit_compile(strategy, jit_compile):
+    """Refuses XLA with several CPU replicas, which TF 2.21 cannot run (resources on another device)."""
+    if not jit_compile or strategy.num_replicas_in_sync < 2 or isinstance(strategy, tf.distribute.TPUStrategy):
+        return
+    devices = getattr(strategy.extended, "worker_devices", ())
+    if devices and all("CPU" in d.upper() for d in devices):
+        raise UserError(f"--jit_compile with {strategy.num_replicas_in_sync} CPU replicas fails in TensorFlow "
+                        "(XLA cannot read a variable placed on another CPU device): drop --jit_compile, or use "
+                        "one device (--strategy=cpu), GPUs or a TPU")
+
+
+def check_tpu_paths(tpu, paths):
+    """A remote TPU (not ``--tpu=local``) reads and writes only through GCS, never the local disk.
+
+    ``paths`` maps flag names to values; the first local one is an error naming it.
+    """
+    if not tpu or tpu == "local":
+        return
+    for flag, value in paths.items():
+        for path in str(value or "").split(","):
+            if path.strip() and not path.strip().startswith("gs://"):
+                raise UserError(f"--{flag}={path.strip()} is a local path but --tpu={tpu} is a remote TPU: TPUs "
+                                "read from GCS: use gs:// for --input_file and --output_dir (or run on a TPU VM "
+                                "with --tpu=local)")
 
 
 def per_replica_batch_size(strategy, global_batch_size, flag="--train_batch_size"):

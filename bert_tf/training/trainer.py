@@ -92,6 +92,7 @@ class Trainer:
                 raise UserError(f"{flag}={value} must be positive")
         if nan_policy not in ("stop", "skip_batch"):
             raise UserError(f"--nan_policy={nan_policy} is unknown: use stop or skip_batch")
+        distribute.check_jit_compile(strategy, jit_compile)
         self.strategy = strategy
         self.output_dir = output_dir
         self.global_batch_size = global_batch_size
@@ -372,8 +373,10 @@ class Trainer:
                 outputs.update({k: features[k] for k in keep_features})
                 return outputs
 
-            # Partial last batches and length buckets change shapes; relax them instead of retracing.
-            self._predict_fns[key] = tf.function(replica_predict, reduce_retracing=True)
+            # Partial last batches and length buckets change shapes; relax them instead of retracing
+            # (under XLA each shape compiles once).
+            self._predict_fns[key] = tf.function(replica_predict, reduce_retracing=not self.jit_compile,
+                                                 jit_compile=self.jit_compile or None)
         replica_predict = self._predict_fns[key]
         batches = []
         bar = progress.Bar(total_batches, unit="batch", enabled=verbose)
