@@ -57,8 +57,15 @@ def resolve_model(flags):
     return ModelSetup(config, tokenizer, init)
 
 
+# Flags naming data the input pipeline reads or outputs the training loop writes; a remote TPU
+# reaches them only on GCS.
+TPU_PATH_FLAGS = ("input_file", "output_dir", "cache_dir")
+
+
 def strategy_from(flags):
-    return distribute.get_strategy(flags.strategy, flags.tpu, flags.num_gpus)
+    """The strategy from --strategy/--tpu/--num_gpus; jobs call it before any other TensorFlow op."""
+    paths = {name: getattr(flags, name, None) for name in TPU_PATH_FLAGS}
+    return distribute.get_strategy(flags.strategy, flags.tpu, flags.num_gpus, paths=paths)
 
 
 def num_steps(flags, num_examples):
