@@ -15,6 +15,8 @@ Signatures by task (every output has the batch as its first dimension, as TF Ser
   (``start_position``, ``end_position`` [B], ``score`` [B], ``no_answer_score`` [B]); the text
   signature (``question`` + ``context``) adds ``answer`` [B], the context words the span covers.
 """
+import types
+
 import tensorflow as tf
 
 from bert_tf.tokenization import GraphTokenizer, truncated_lengths
@@ -65,7 +67,10 @@ class ServingModule(tf.Module):
                  weights_dtype=None):
         super().__init__(name="bert_tf_serving")
         text_inputs(task)  # rejects tasks without signatures before anything is traced
-        self.model = model
+        # The Keras model itself stays untracked (saving would trace all its Keras call functions,
+        # slowly, for nothing); its variables are tracked so the signatures can capture them.
+        self._keras = types.SimpleNamespace(model=model)
+        self.model_variables = list(model.weights)
         self.task = task
         self.text_pair = bool(text_pair) and task in ("classification", "regression")
         self.tokenizer = GraphTokenizer(vocab_file, do_lower_case, max_seq_length)
@@ -81,7 +86,7 @@ class ServingModule(tf.Module):
     # -- model + post-processing on ids ------------------------------------------------------------
 
     def _run_model(self, input_ids, attention_mask, token_type_ids):
-        return self.model({"input_ids": input_ids, "attention_mask": attention_mask,
+        return self._keras.model({"input_ids": input_ids, "attention_mask": attention_mask,
                            "token_type_ids": token_type_ids}, training=False)
 
     def run_ids(self, input_ids, attention_mask, token_type_ids):
@@ -115,10 +120,11 @@ class ServingModule(tf.Module):
     def _words(self, text):
         """Whitespace words of ``text`` and, per kept piece position, the index of its word."""
         words, pieces = self.tokenizer.pieces_by_word(text)
-        word_of_piece = tf.RaggedTensor.from_row_lengths(
-            tf.gather(tf.ragged.range(pieces.row_lengths()).flat_values, pieces.values.value_rowids()),
-            pieces.row_lengths())
-        return words, pieces.merge_dims(1, 2), word_of_piece
+        flat = pieces.merge_dims(1, 2)
+        # pieces.values holds one row per word of the whole batch; number words within their text.
+        word_of_piece = flat.with_flat_values(
+            tf.gather(tf.ragged.range(pieces.row_lengths()).flat_values, pieces.values.value_rowids()))
+        return words, flat, word_of_piece
 
     def serve_text(self, text, text_pair=None):
         return self.run_ids(**self.tokenizer(text, text_pair))

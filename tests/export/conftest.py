@@ -35,7 +35,7 @@ for call in request["calls"]:
         result[call["name"]] = {k: (v.numpy().astype(str) if v.dtype == tf.string else v.numpy()).tolist()
                                 for k, v in out.items()}
     except Exception as error:  # reported, not raised: callers assert on it
-        result[call["name"]] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
+        result[call["name"]] = {"error": f"{type(error).__name__}: {str(error).strip().splitlines()[-1][:300]}"}
 result["imported"] = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
 print("RESULT" + json.dumps(result))
 '''
@@ -89,3 +89,57 @@ def model_outputs(model_dir, features):
     model, _, _ = exporter.load_task_model(model_dir)
     outputs = model({k: v for k, v in features.items()}, training=False)
     return {k: v.numpy() for k, v in outputs.items()}
+
+
+def _task_dir(tmp_path_factory, tiny_checkpoint, tiny_config, model, meta, seed):
+    import tf_keras
+
+    from bert_tf.modeling import checkpoints
+
+    tf_keras.utils.set_random_seed(seed)
+    model.build_with_dummies()
+    checkpoints.load_weights(model, tiny_checkpoint)
+    # A random head gives near-uniform outputs; scale it so argmax/span decisions are clear-cut.
+    for variable in model.trainable_weights:
+        if not variable.name.split("/", 1)[-1].startswith("bert/"):
+            variable.assign(variable * 30.0)
+    path = str(tmp_path_factory.mktemp(meta["task"]) / "model")
+    return _save(model, path, os.path.join(tiny_checkpoint, "vocab.txt"), meta)
+
+
+@pytest.fixture(scope="session")
+def tagger_dir(tmp_path_factory, tiny_checkpoint, tiny_config):
+    from bert_tf.modeling.tasks import TokenTagger
+
+    return _task_dir(tmp_path_factory, tiny_checkpoint, tiny_config, TokenTagger(tiny_config, num_labels=len(TAGS)),
+                     {"task": "tagging", "labels": TAGS, "max_seq_length": MAX_SEQ_LENGTH}, seed=2)
+
+
+@pytest.fixture(scope="session")
+def squad_dir(tmp_path_factory, tiny_checkpoint, tiny_config):
+    from bert_tf.modeling.tasks import SpanQA
+
+    return _task_dir(tmp_path_factory, tiny_checkpoint, tiny_config, SpanQA(tiny_config),
+                     {"task": "squad", "max_seq_length": 48, "max_query_length": 8, "max_answer_length": 5},
+                     seed=3)
+
+
+@pytest.fixture(scope="session")
+def pair_regression_dir(tmp_path_factory, tiny_checkpoint, tiny_config):
+    from bert_tf.modeling.tasks import SequenceClassifier
+
+    return _task_dir(tmp_path_factory, tiny_checkpoint, tiny_config,
+                     SequenceClassifier(tiny_config, num_labels=1, regression=True),
+                     {"task": "regression", "max_seq_length": MAX_SEQ_LENGTH, "text_pair": True}, seed=4)
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory, classifier_export, tagger_dir, squad_dir, pair_regression_dir):
+    """{task: SavedModel version dir} for every task family."""
+    from bert_tf.export import exporter
+
+    base = tmp_path_factory.mktemp("serving")
+    result = {"classification": classifier_export}
+    for task, path in (("tagging", tagger_dir), ("squad", squad_dir), ("regression", pair_regression_dir)):
+        result[task] = exporter.export_saved_model(path, str(base / task))
+    return result
