@@ -1,0 +1,177 @@
+"""Crash safety of a real run_classifier process: SIGTERM saves and resumes, SIGKILL anywhere loses nothing.
+
+The kill loop SIGKILLs the same command at chosen moments (while it starts, while a checkpoint is
+being written, between steps, while the final model is being saved) and reruns it each time.
+The run must end at exactly ``num_train_steps`` with the weights of an uninterrupted run, and
+nothing on disk under its final name may ever be unreadable.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import workloads
+
+NUM_STEPS = 12
+
+
+def _argv(tiny_checkpoint, train, config, output_dir, **extra):
+    flags = dict(bert_config_file=config, num_train_steps=NUM_STEPS, save_checkpoints_steps=3, log_steps=1,
+                 length_buckets="16,32")
+    flags.update(extra)
+    return workloads.classifier_argv(tiny_checkpoint, train, output_dir, **flags)
+
+
+def _env():
+    # Deterministic kernels, so equal inputs give bitwise-equal steps in every process.
+    return workloads.tool_env(TF_DETERMINISTIC_OPS="1")
+
+
+def _start(argv):
+    return subprocess.Popen([workloads.PYTHON, os.path.join(workloads.REPO, "tools", "run_classifier.py")] + argv,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+
+
+def _final_weights(output_dir):
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(output_dir, "checkpoints")))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.startswith("model/")}
+
+
+def _assert_everything_readable(output_dir):
+    """Every checkpoint the state file lists and a final model/ directory, if present, load."""
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    state = tf.train.get_checkpoint_state(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
+    for path in (state.all_model_checkpoint_paths if state else []):
+        reader = tf.train.load_checkpoint(path)
+        assert reader.get_variable_to_shape_map()
+    model_dir = os.path.join(output_dir, "model")
+    if os.path.exists(model_dir):
+        with open(os.path.join(model_dir, "config.json")) as f:
+            json.load(f)
+        with h5py.File(os.path.join(model_dir, "tf_model.h5"), "r") as f:
+            assert len(f.keys()) > 0
+        with open(os.path.join(model_dir, "bert_tf.json")) as f:
+            assert json.load(f)["task"] == "classification"
+    for name in os.listdir(output_dir):
+        if name.endswith(".json"):
+            with open(os.path.join(output_dir, name)) as f:
+                json.load(f)
+
+
+def _moment_reached(moment, output_dir, started):
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    if moment[0] == "after_seconds":
+        return time.time() - started >= moment[1]
+    if moment[0] == "checkpoint_write":
+        return os.path.isdir(checkpoint_dir) and any("_temp" in n for n in os.listdir(checkpoint_dir))
+    if moment[0] == "export":
+        return os.path.isdir(output_dir) and any(n.startswith("model.partial-") for n in os.listdir(output_dir))
+    if moment[0] == "after_logged_steps":
+        log = os.path.join(output_dir, "train_metrics.jsonl")
+        return os.path.exists(log) and sum(1 for _ in open(log)) >= moment[1]
+    raise ValueError(moment)
+
+
+def _kill_at(argv, output_dir, moment, timeout=240):
+    """Starts the command and SIGKILLs it at ``moment``; returns whether it was killed (vs finished)."""
+    process = _start(argv)
+    started = time.time()
+    try:
+        while process.poll() is None:
+            if _moment_reached(moment, output_dir, started):
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                return True
+            if time.time() - started > timeout:
+                raise AssertionError(f"run did not reach {moment} within {timeout}s")
+            time.sleep(0.002)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+    assert process.returncode == 0, f"run failed before {moment}"
+    return False
+
+
+def _run(argv, timeout=240):
+    process = _start(argv)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+    return process.returncode, out, err
+
+
+@pytest.fixture
+def workload(tmp_path, tiny_checkpoint):
+    train = workloads.small_tsv(tmp_path / "train.tsv", 200)
+    config = workloads.deterministic_config(tiny_checkpoint, tmp_path / "config.json")
+    return lambda output_dir, **extra: _argv(tiny_checkpoint, train, config, str(output_dir), **extra)
+
+
+def test_sigkill_anywhere_then_rerun_equals_an_uninterrupted_run(tmp_path, workload):
+    reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
+    code, _, err = _run(workload(reference_dir))
+    assert code == 0, err[-3000:]
+    rng = random.Random(1234)
+    moments = [("after_seconds", rng.uniform(1.0, 4.0)),  # while importing / converting data
+               ("checkpoint_write",), ("after_logged_steps", rng.randint(4, 6)), ("checkpoint_write",),
+               ("after_logged_steps", rng.randint(8, 11)), ("export",)]
+    kills = []
+    for moment in moments:
+        if _kill_at(workload(killed_dir), killed_dir, moment):
+            kills.append(moment[0])
+            _assert_everything_readable(killed_dir)
+    assert len(kills) >= 5, kills
+    assert "checkpoint_write" in kills and "export" in kills
+    code, out, err = _run(workload(killed_dir))
+    assert code == 0, err[-3000:]
+    _assert_everything_readable(killed_dir)
+    state = tf.train.get_checkpoint_state(killed_dir / "checkpoints")
+    assert state.model_checkpoint_path.endswith(f"ckpt-{NUM_STEPS}")
+    reference, resumed = _final_weights(reference_dir), _final_weights(killed_dir)
+    assert sorted(reference) == sorted(resumed) and len(reference) > 20
+    for name in reference:
+        np.testing.assert_allclose(resumed[name], reference[name], atol=1e-6, rtol=0, err_msg=name)
+    with h5py.File(killed_dir / "model" / "tf_model.h5", "r") as killed_h5, \
+            h5py.File(reference_dir / "model" / "tf_model.h5", "r") as reference_h5:
+        assert sorted(killed_h5.keys()) == sorted(reference_h5.keys())
+
+
+def test_sigterm_saves_and_a_rerun_resumes(tmp_path, workload):
+    output_dir = tmp_path / "run"
+    argv = workload(output_dir, save_checkpoints_steps=1000)
+    process = _start(argv)
+    log = output_dir / "train_metrics.jsonl"
+    deadline = time.time() + 240
+    while not (log.exists() and sum(1 for _ in open(log)) >= 3):
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("error: stopped by signal 15 at step ")
+    assert "Traceback" not in err
+    stopped_at = int(lines[-1].split("at step ")[1].split(";")[0])
+    assert 3 <= stopped_at < NUM_STEPS
+    assert tf.train.latest_checkpoint(output_dir / "checkpoints").endswith(f"ckpt-{stopped_at}")
+    assert not (output_dir / "model").exists()
+    code, _, err = _run(argv)
+    assert code == 0, err[-3000:]
+    steps = [json.loads(line)["step"] for line in open(log)]
+    # The rerun continued from the saved step, not from zero.
+    assert steps[:stopped_at] == list(range(1, stopped_at + 1))
+    assert steps[stopped_at:] == list(range(stopped_at + 1, NUM_STEPS + 1))
+    assert tf.train.latest_checkpoint(output_dir / "checkpoints").endswith(f"ckpt-{NUM_STEPS}")
