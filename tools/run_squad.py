@@ -4,24 +4,18 @@ Example:
   python tools/run_squad.py --init_checkpoint=path/to/bert --train_file=train-v1.1.json \
     --predict_file=dev-v1.1.json --do_train --do_eval --output_dir=/tmp/squad
 """
-import json
-
 import bert_tf  # noqa: F401  (must come first: selects Keras 2 for transformers' TF classes)
 from absl import flags
 
 from bert_tf import cli
-from bert_tf.jobs import squad
+from bert_tf.jobs import finetune, squad
 
 FLAGS = flags.FLAGS
 squad.define_flags(FLAGS)
 
 
 def main(_):
-    results = squad.run(FLAGS)
-    for split in ("eval", "test"):
-        if results.get(split):
-            shown = {k: v for k, v in results[split].items() if not isinstance(v, (list, dict))}
-            print(f"{split}: {json.dumps(shown, sort_keys=True)}")
+    finetune.print_results(squad.run(FLAGS))
 
 
 if __name__ == "__main__":

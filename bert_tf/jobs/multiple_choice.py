@@ -11,11 +11,9 @@ from bert_tf import flags as flag_groups
 from bert_tf.data import multiple_choice as data
 from bert_tf.data import records
 from bert_tf.errors import UserError
-from bert_tf.jobs import common
+from bert_tf.jobs import common, finetune
 from bert_tf.jobs.classifier import _init_meta
-from bert_tf.modeling import checkpoints
 from bert_tf.modeling.tasks import MultipleChoice
-from bert_tf.training import metrics
 
 PREDICTIONS_FILE = "test_predictions.tsv"
 
@@ -35,11 +33,7 @@ def define_flags(fv=absl_flags.FLAGS):
 
 def run(flags):
     """The run_multiple_choice job; returns {'train'/'eval'/'test': results} for what was asked."""
-    if not (flags.do_train or flags.do_eval or flags.do_predict):
-        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
-    if not flags.output_dir:
-        raise UserError("--output_dir is required")
-    fileio.ensure_dir(flags.output_dir)
+    finetune.check_outputs(flags)
     setup = common.resolve_model(flags)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
     strategy = common.strategy_from(flags)
@@ -100,32 +94,19 @@ def run(flags):
 
     results = {}
     if flags.do_train:
-        summary = trainer.train(dataset_fn_for(splits["train"][1], True, flags.train_batch_size), num_train_steps,
-                                eval_fn=(lambda model: evaluate("dev")[0]) if "dev" in splits else None,
-                                eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
-                                greater_is_better=flags.metric_for_best_model != "loss",
-                                early_stopping_patience=flags.early_stopping_patience,
-                                overwrite_output_dir=flags.overwrite_output_dir)
-        if flags.metric_for_best_model:
-            trainer.restore_best()
-        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
-                            "stopped_early": summary["stopped_early"], **splits["train"][2]}
-        if trainer.is_chief:
-            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
-                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
-                                meta={"task": "multiple_choice", "num_choices": num_choices,
-                                      "max_seq_length": flags.max_seq_length})
+        results["train"] = finetune.train_and_save(
+            flags, trainer, setup, dataset_fn_for(splits["train"][1], True, flags.train_batch_size), num_train_steps,
+            splits["train"][2], (lambda: evaluate("dev")[0]) if "dev" in splits else None,
+            meta={"task": "multiple_choice", "num_choices": num_choices, "max_seq_length": flags.max_seq_length})
     if flags.do_eval:
         results["eval"] = evaluate("dev")[0]
-        if trainer.is_chief:
-            fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results["eval"])
+        finetune.write_results(flags, trainer, "eval", results["eval"])
     if flags.do_predict:
         results["test"], probabilities = evaluate("test")
         if trainer.is_chief:
             fileio.write_text(os.path.join(flags.output_dir, PREDICTIONS_FILE),
                               _format_predictions(splits["test"][0], probabilities))
-            if results["test"] is not None:
-                fileio.write_json(os.path.join(flags.output_dir, "test_results.json"), results["test"])
+        finetune.write_results(flags, trainer, "test", results["test"])
     return results
 
 

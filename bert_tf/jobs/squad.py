@@ -8,8 +8,7 @@ from bert_tf import flags as flag_groups
 from bert_tf.data import records
 from bert_tf.data import squad as data
 from bert_tf.errors import UserError
-from bert_tf.jobs import common
-from bert_tf.modeling import checkpoints
+from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SpanQA
 from bert_tf.training import metrics
 
@@ -46,14 +45,10 @@ def _file(flags, split):
 
 def run(flags):
     """The run_squad job; returns {'train'/'eval'/'test': results} for what was asked."""
-    if not (flags.do_train or flags.do_eval or flags.do_predict):
-        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
-    if not flags.output_dir:
-        raise UserError("--output_dir is required")
+    finetune.check_outputs(flags)
     for name in ("max_query_length", "max_answer_length", "n_best_size"):
         if getattr(flags, name) <= 0:
             raise UserError(f"--{name}={getattr(flags, name)} must be positive")
-    fileio.ensure_dir(flags.output_dir)
     setup = common.resolve_model(flags)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
     strategy = common.strategy_from(flags)
@@ -112,27 +107,15 @@ def run(flags):
     dev = prepare("dev", False) if flags.do_eval or (flags.do_train and flags.eval_every_steps) else None
     results = {}
     if flags.do_train:
-        summary = trainer.train(dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
-                                eval_fn=(lambda model: answer("dev", dev, "")) if dev else None,
-                                eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
-                                greater_is_better=flags.metric_for_best_model != "loss",
-                                early_stopping_patience=flags.early_stopping_patience,
-                                overwrite_output_dir=flags.overwrite_output_dir)
-        if flags.metric_for_best_model:
-            trainer.restore_best()
-        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
-                            "stopped_early": summary["stopped_early"], **train_stats}
-        if trainer.is_chief:
-            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
-                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
-                                meta={"task": "squad", "max_answer_length": flags.max_answer_length,
-                                      "version_2_with_negative": flags.version_2_with_negative, **window_settings})
+        results["train"] = finetune.train_and_save(
+            flags, trainer, setup, dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
+            train_stats, (lambda: answer("dev", dev, "")) if dev else None,
+            meta={"task": "squad", "max_answer_length": flags.max_answer_length,
+                  "version_2_with_negative": flags.version_2_with_negative, **window_settings})
     if flags.do_eval:
         results["eval"] = answer("dev", dev, "")
-        if trainer.is_chief and results["eval"] is not None:
-            fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results["eval"])
+        finetune.write_results(flags, trainer, "eval", results["eval"])
     if flags.do_predict:
         results["test"] = answer("test", prepare("test", False), "test_")
-        if trainer.is_chief and results["test"] is not None:
-            fileio.write_json(os.path.join(flags.output_dir, "test_results.json"), results["test"])
+        finetune.write_results(flags, trainer, "test", results["test"])
     return results

@@ -8,9 +8,8 @@ from bert_tf import flags as flag_groups
 from bert_tf.data import records
 from bert_tf.data import tagging as data
 from bert_tf.errors import UserError
-from bert_tf.jobs import common
+from bert_tf.jobs import common, finetune
 from bert_tf.jobs.classifier import _buckets, _init_meta
-from bert_tf.modeling import checkpoints
 from bert_tf.modeling.tasks import TokenTagger
 from bert_tf.training import metrics
 
@@ -46,11 +45,7 @@ def _check_head(init_meta, label_list):
 
 def run(flags):
     """The run_tagger job; returns {'train'/'eval'/'test': results} for what was asked."""
-    if not (flags.do_train or flags.do_eval or flags.do_predict):
-        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
-    if not flags.output_dir:
-        raise UserError("--output_dir is required")
-    fileio.ensure_dir(flags.output_dir)
+    finetune.check_outputs(flags)
     setup = common.resolve_model(flags)
     init_meta = _init_meta(setup.init_checkpoint)
     label_list = list(flags.labels) if flags.labels else None
@@ -119,24 +114,13 @@ def run(flags):
 
     results = {}
     if flags.do_train:
-        summary = trainer.train(dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
-                                eval_fn=(lambda model: evaluate()) if dev_sentences else None,
-                                eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
-                                greater_is_better=flags.metric_for_best_model != "loss",
-                                early_stopping_patience=flags.early_stopping_patience,
-                                overwrite_output_dir=flags.overwrite_output_dir)
-        if flags.metric_for_best_model:
-            trainer.restore_best()
-        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
-                            "stopped_early": summary["stopped_early"], **train_stats}
-        if trainer.is_chief:
-            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
-                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
-                                meta={"task": "tagging", "labels": label_list, "max_seq_length": flags.max_seq_length})
+        results["train"] = finetune.train_and_save(
+            flags, trainer, setup, dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
+            train_stats, evaluate if dev_sentences else None,
+            meta={"task": "tagging", "labels": label_list, "max_seq_length": flags.max_seq_length})
     if flags.do_eval:
         results["eval"] = evaluate()
-        if trainer.is_chief:
-            fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results["eval"])
+        finetune.write_results(flags, trainer, "eval", results["eval"])
     if flags.do_predict:
         sentences = _sentences(flags, "test", flags.test_file, require_tags=False)
         predicted, stats = predict_tags("test", sentences, flags.test_file)
@@ -146,8 +130,7 @@ def run(flags):
                               format_predictions(sentences, predicted))
         if has_tags:
             results["test"] = score(sentences, predicted, stats)
-            if trainer.is_chief:
-                fileio.write_json(os.path.join(flags.output_dir, "test_results.json"), results["test"])
+            finetune.write_results(flags, trainer, "test", results["test"])
     return results
 
 

@@ -1,0 +1,51 @@
+"""Steps the fine-tuning jobs (tagging, SQuAD, multiple choice) share around the trainer."""
+import json
+import os
+
+from bert_tf import fileio
+from bert_tf.errors import UserError
+from bert_tf.modeling import checkpoints
+
+
+def check_outputs(flags):
+    """At least one of --do_train/--do_eval/--do_predict and a usable --output_dir."""
+    if not (flags.do_train or flags.do_eval or flags.do_predict):
+        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
+    if not flags.output_dir:
+        raise UserError("--output_dir is required")
+    fileio.ensure_dir(flags.output_dir)
+
+
+def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, train_stats, eval_fn, meta):
+    """Trains (evaluating with ``eval_fn`` if given), keeps the best checkpoint if asked, saves the model.
+
+    Returns the 'train' results entry; the model goes to output_dir/model in Hugging Face format.
+    """
+    summary = trainer.train(train_dataset_fn, num_train_steps,
+                            eval_fn=(lambda model: eval_fn()) if eval_fn else None,
+                            eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
+                            greater_is_better=flags.metric_for_best_model != "loss",
+                            early_stopping_patience=flags.early_stopping_patience,
+                            overwrite_output_dir=flags.overwrite_output_dir)
+    if flags.metric_for_best_model:
+        trainer.restore_best()
+    if trainer.is_chief:
+        checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
+                            vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
+                            meta=meta)
+    return {"global_step": summary["global_step"], "best": summary["best"],
+            "stopped_early": summary["stopped_early"], **train_stats}
+
+
+def write_results(flags, trainer, split, result):
+    """eval_results.json / test_results.json (the chief writes; nothing when there is no result)."""
+    if trainer.is_chief and result is not None:
+        fileio.write_json(os.path.join(flags.output_dir, f"{split}_results.json"), result)
+
+
+def print_results(results):
+    """The scripts' summary lines: flat eval/test metrics as JSON."""
+    for split in ("eval", "test"):
+        if results.get(split):
+            shown = {k: v for k, v in results[split].items() if not isinstance(v, (list, dict))}
+            print(f"{split}: {json.dumps(shown, sort_keys=True)}")
