@@ -81,14 +81,16 @@ def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None,
     if max_seq_length > model.config.max_position_embeddings or max_seq_length < 4:
         raise UserError(f"--max_seq_length={max_seq_length} must be between 4 and the model's "
                         f"{model.config.max_position_embeddings} positions")
+    float16_weights = None
     if quantize == "float16":
-        from bert_tf.export import quantize as quantize_lib
+        from bert_tf.export.quantize import Float16Weights
 
-        model = quantize_lib.float16_copy(model)
+        float16_weights = Float16Weights(model)
     module = ServingModule(model, meta["task"], vocab_file, True if do_lower_case is None else bool(do_lower_case),
                            max_seq_length, labels=meta.get("labels"), text_pair=meta.get("text_pair", False),
                            max_query_length=meta.get("max_query_length", signatures.DEFAULT_MAX_QUERY_LENGTH),
-                           max_answer_length=meta.get("max_answer_length", signatures.DEFAULT_MAX_ANSWER_LENGTH))
+                           max_answer_length=meta.get("max_answer_length", signatures.DEFAULT_MAX_ANSWER_LENGTH),
+                           float16_weights=float16_weights)
     with fileio.atomic_path(target) as temp:
         tf.saved_model.save(module, temp, signatures=module.signatures())
         fileio.ensure_dir(os.path.join(temp, "assets.extra"))

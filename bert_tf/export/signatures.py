@@ -64,13 +64,14 @@ class ServingModule(tf.Module):
 
     def __init__(self, model, task, vocab_file, do_lower_case, max_seq_length, labels=None, text_pair=False,
                  max_query_length=DEFAULT_MAX_QUERY_LENGTH, max_answer_length=DEFAULT_MAX_ANSWER_LENGTH,
-                 weights_dtype=None):
+                 float16_weights=None):
         super().__init__(name="bert_tf_serving")
         text_inputs(task)  # rejects tasks without signatures before anything is traced
         # The Keras model itself stays untracked (saving would trace all its Keras call functions,
         # slowly, for nothing); its variables are tracked so the signatures can capture them.
         self._keras = types.SimpleNamespace(model=model)
-        self.model_variables = list(model.weights)
+        self.float16_weights = float16_weights  # quantize.Float16Weights, which then holds the variables
+        self.model_variables = [] if float16_weights else list(model.weights)
         self.task = task
         self.text_pair = bool(text_pair) and task in ("classification", "regression")
         self.tokenizer = GraphTokenizer(vocab_file, do_lower_case, max_seq_length)
@@ -86,6 +87,10 @@ class ServingModule(tf.Module):
     # -- model + post-processing on ids ------------------------------------------------------------
 
     def _run_model(self, input_ids, attention_mask, token_type_ids):
+        if self.float16_weights is not None:
+            with tf.control_dependencies([self.float16_weights.materialize()]):
+                return self._keras.model({"input_ids": input_ids, "attention_mask": attention_mask,
+                                          "token_type_ids": token_type_ids}, training=False)
         return self._keras.model({"input_ids": input_ids, "attention_mask": attention_mask,
                            "token_type_ids": token_type_ids}, training=False)
 
