@@ -22,6 +22,7 @@ With ``dynamic_masking`` the records hold unmasked sequences (no ``masked_lm_*``
 import collections
 import dataclasses
 import functools
+import itertools
 import multiprocessing
 import os
 import random
@@ -39,6 +40,8 @@ DOCS_PER_TASK = 64
 TOKENIZE_BATCH = 20000
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
 MASK_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
+# What forked workers need (corpus, settings, tokenizer), published before forking.
+_STATE = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,30 +117,21 @@ def _lines(path, stats):
             yield line.strip()
 
 
-def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
-    """Reads and tokenizes documents into a ``Corpus``; blank lines (and file ends) end documents."""
-    stats = collections.Counter(dict.fromkeys(("lines", "skipped_non_utf8_lines", "skipped_empty_sentences"), 0))
-    token_chunks, sentence_lengths, document_sizes = [], [], []
-    pending, pending_doc = [], []  # lines awaiting tokenization, and their document index
+def _tokenize_chunk(lines, tokenizer=None):
+    """Token ids of a list of lines as (flat int32 ids, int64 lengths)."""
+    if tokenizer is None:  # in a forked worker: one Rust thread per process
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+        tokenizer = _STATE["tokenizer"]
+    ids = tokenizer.tokenize_ids(lines)
+    lengths = np.fromiter((len(x) for x in ids), np.int64, len(ids))
+    flat = np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(lengths.sum()))
+    return flat, lengths
+
+
+def _line_chunks(input_files, stats):
+    """(lines, document index per line) in chunks of TOKENIZE_BATCH; blank lines and file ends split documents."""
+    pending, pending_doc = [], []
     current_doc = -1
-    bar = progress.Bar(None, unit="line", desc="tokenizing", enabled=verbose)
-
-    def flush():
-        if not pending:
-            return
-        for ids, doc in zip(tokenizer.tokenize_ids(pending), pending_doc):
-            if not ids:
-                stats["skipped_empty_sentences"] += 1
-                continue
-            token_chunks.append(np.asarray(ids, np.int32))
-            sentence_lengths.append(len(ids))
-            while len(document_sizes) <= doc:
-                document_sizes.append(0)
-            document_sizes[doc] += 1
-        bar.update(stats["lines"])
-        pending.clear()
-        pending_doc.clear()
-
     for path in input_files:
         new_document = True
         for line in _lines(path, stats):
@@ -151,15 +145,45 @@ def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
             pending.append(line)
             pending_doc.append(current_doc)
             if len(pending) >= TOKENIZE_BATCH:
-                flush()
-    flush()
+                yield pending, pending_doc
+                pending, pending_doc = [], []
+    if pending:
+        yield pending, pending_doc
+
+
+def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True, num_workers=1):
+    """Reads and tokenizes documents into a ``Corpus``; blank lines (and file ends) end documents.
+
+    With several workers, chunks of lines are tokenized in forked processes (in order): on few
+    cores that beats the Rust tokenizer's own threads, which contend with each other.
+    """
+    stats = collections.Counter(dict.fromkeys(("lines", "skipped_non_utf8_lines", "skipped_empty_sentences"), 0))
+    token_chunks, length_chunks, doc_chunks = [], [], []
+    bar = progress.Bar(None, unit="line", desc="tokenizing", enabled=verbose)
+    chunks = _line_chunks(input_files, stats)
+    if num_workers > 1:
+        results = _ordered_map(_tokenize_chunk, ((lines,) for lines, _ in _tee_docs(chunks, doc_chunks)),
+                               num_workers, {"tokenizer": tokenizer})
+    else:
+        results = (_tokenize_chunk(lines, tokenizer) for lines, _ in _tee_docs(chunks, doc_chunks))
+    for flat, lengths in results:
+        token_chunks.append(flat)
+        length_chunks.append(lengths)
+        bar.update(sum(len(c) for c in length_chunks))
     bar.close()
-    sizes = np.asarray([s for s in document_sizes if s], np.int64)
-    stats["empty_documents"] = len(document_sizes) - len(sizes)
+    lengths = np.concatenate(length_chunks) if length_chunks else np.zeros(0, np.int64)
+    docs = np.concatenate(doc_chunks) if doc_chunks else np.zeros(0, np.int64)
+    kept = lengths > 0
+    stats["skipped_empty_sentences"] = int(np.sum(~kept))
+    lengths, docs = lengths[kept], docs[kept]
+    all_docs = int(docs.max()) + 1 if len(docs) else 0
+    per_doc = np.bincount(docs, minlength=all_docs) if len(docs) else np.zeros(0, np.int64)
+    # Documents whose lines all tokenized to nothing were counted above; they are dropped.
+    sizes = per_doc[per_doc > 0]
+    stats["empty_documents"] = int(np.sum(per_doc == 0))
     stats["documents"] = len(sizes)
-    stats["sentences"] = len(sentence_lengths)
+    stats["sentences"] = len(lengths)
     stats["single_sentence_documents"] = int(np.sum(sizes == 1))
-    lengths = np.asarray(sentence_lengths, np.int64)
     stats["tokens"] = int(lengths.sum())
     stats["sentences_longer_than_max_seq_length"] = int(np.sum(lengths > max_seq_length - 3))
     if len(sizes) < 2:
@@ -169,6 +193,35 @@ def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
     sent_start = np.concatenate([[0], np.cumsum(lengths)])
     doc_start = np.concatenate([[0], np.cumsum(sizes)])
     return Corpus(tokens, sent_start, doc_start, dict(stats))
+
+
+def _tee_docs(chunks, doc_chunks):
+    """Passes chunks through, keeping their document indexes (small) in the parent."""
+    for lines, docs in chunks:
+        doc_chunks.append(np.asarray(docs, np.int64))
+        yield lines, docs
+
+
+def _ordered_map(function, arguments, num_workers, state):
+    """``function(*args)`` for each args in forked workers, yielded in order, few tasks in flight.
+
+    ``state`` is published as module globals before forking so workers share it copy-on-write.
+    The bounded window keeps memory at a few tasks' results whatever the input size.
+    """
+    _STATE.clear()
+    _STATE.update(state)
+    context = multiprocessing.get_context("fork")
+    window = collections.deque()
+    try:
+        with context.Pool(num_workers) as pool:
+            for args in arguments:
+                window.append(pool.apply_async(function, args))
+                if len(window) >= 4 * num_workers:
+                    yield window.popleft().get()
+            while window:
+                yield window.popleft().get()
+    finally:
+        _STATE.clear()
 
 
 # ---- instances ---------------------------------------------------------------------------------
@@ -400,7 +453,6 @@ def serialize_examples(features):
 
 # ---- tasks and workers -------------------------------------------------------------------------
 
-_STATE = {}
 
 
 def _task_seeds(settings, dupe, task):
@@ -450,42 +502,19 @@ def make_tasks(num_documents, settings):
 
 
 def _serialized_stream(corpus, settings, vocab, num_workers, bar, counters):
-    tasks = make_tasks(corpus.num_documents, settings)
+    tasks = list(make_tasks(corpus.num_documents, settings))
     started = time.time()
-
-    def report(result, documents):
+    if num_workers <= 1:
+        results = (run_task(corpus, settings, vocab, *args) for args in tasks)
+    else:
+        results = _ordered_map(_worker_task, ((args,) for args in tasks), num_workers,
+                               {"corpus": corpus, "settings": settings, "vocab": vocab})
+    for (_, _, documents), result in zip(tasks, results):
         counters["instances"] += len(result)
         counters["documents"] += len(documents)
         bar.update(counters["documents"])
         bar.set_postfix(instances_per_s=counters["instances"] / max(time.time() - started, 1e-9))
-
-    if num_workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for dupe, task, documents in tasks:
-            result = run_task(corpus, settings, vocab, dupe, task, documents)
-            report(result, documents)
-            yield from result
-        return
-    _STATE.update(corpus=corpus, settings=settings, vocab=vocab)
-    # Forked workers share the corpus copy-on-write; a bounded window of tasks in flight keeps
-    # memory at a few tasks' output whatever the corpus size, and results are taken in task order.
-    context = multiprocessing.get_context("fork")
-    window = collections.deque()
-    with context.Pool(num_workers) as pool:
-        try:
-            for args in tasks:
-                window.append((pool.apply_async(_worker_task, (args,)), args[2]))
-                if len(window) >= 4 * num_workers:
-                    handle, documents = window.popleft()
-                    result = handle.get()
-                    report(result, documents)
-                    yield from result
-            while window:
-                handle, documents = window.popleft()
-                result = handle.get()
-                report(result, documents)
-                yield from result
-        finally:
-            _STATE.clear()
+        yield from result
 
 
 def create_pretraining_data(input_files, output_file, tokenizer, settings, num_output_shards=1, num_workers=1,
@@ -495,9 +524,9 @@ def create_pretraining_data(input_files, output_file, tokenizer, settings, num_o
     if num_workers < 1:
         raise UserError(f"--num_workers={num_workers} must be at least 1")
     files = fileio.expand_inputs(input_files) if isinstance(input_files, str) else list(input_files)
-    # The Rust tokenizer's thread pool is only used before forking; saying so silences its warning.
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
-    corpus = read_corpus(files, tokenizer, settings.max_seq_length, verbose=verbose)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        num_workers = 1  # workers share the corpus by forking
+    corpus = read_corpus(files, tokenizer, settings.max_seq_length, verbose=verbose, num_workers=num_workers)
     vocab = VocabInfo.from_tokenizer(tokenizer)
     counters = collections.Counter()
     bar = progress.Bar(corpus.num_documents * settings.dupe_factor, unit="doc", desc="instances", enabled=verbose)

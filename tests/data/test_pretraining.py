@@ -114,8 +114,8 @@ def test_masking_and_nsp_statistics(big_output, tokenizer):
     # test_nsp_balance_on_short_sentences checks the one half itself.
     random_share = data["next_sentence_labels"].mean()
     assert 0.5 < random_share < 0.68, random_share
-    # Short targets (short_seq_prob=0.1) give some short sequences; most are filled.
-    assert 0.0 < np.mean(lengths < SEQ // 2) < 0.1 and np.mean(lengths >= SEQ - 8) > 0.8
+    # Most sequences are filled (short targets come with short_seq_prob=0.1 only).
+    assert np.mean(lengths >= SEQ - 8) > 0.8
 
 
 def test_output_is_identical_for_any_worker_count(tmp_path, corpus_file, vocab_file):
@@ -244,8 +244,7 @@ def test_fast_serializer_matches_protobuf():
         pretraining.serialize_examples({"x": np.array([[-1]])})
 
 
-def test_nsp_balance_on_short_sentences():
-    """With many short sentences every chunk has several, so random next is drawn with p = 1/2."""
+def _synthetic_instances(short_seq_prob):
     docs, sentences, length = 20, 150, 5
     rng = np.random.RandomState(0)
     corpus = pretraining.Corpus(tokens=rng.randint(10, 100, docs * sentences * length).astype(np.int32),
@@ -253,14 +252,24 @@ def test_nsp_balance_on_short_sentences():
                                 doc_start=np.arange(docs + 1) * sentences, stats={})
     vocab = pretraining.VocabInfo(100, cls_id=2, sep_id=3, mask_id=4, pad_id=0, continuation=np.zeros(100, bool))
     settings = pretraining.Settings(max_seq_length=SEQ, max_predictions_per_seq=PRED, dupe_factor=10,
-                                    short_seq_prob=0.0)
+                                    short_seq_prob=short_seq_prob)
     labels, lengths = [], []
     for dupe, task, documents in pretraining.make_tasks(docs, settings):
         for raw in pretraining.run_task(corpus, settings, vocab, dupe, task, documents):
             example = tf.train.Example.FromString(raw)
             labels.append(example.features.feature["next_sentence_labels"].int64_list.value[0])
             lengths.append(sum(example.features.feature["input_mask"].int64_list.value))
+    return np.array(labels), np.array(lengths)
+
+
+def test_nsp_balance_and_short_targets_on_short_sentences():
+    """With many short sentences every chunk has several, so random next is drawn with p = 1/2."""
+    labels, lengths = _synthetic_instances(short_seq_prob=0.0)
     assert len(labels) > 3000
-    assert abs(np.mean(labels) - 0.5) < 0.03, np.mean(labels)
+    assert abs(labels.mean() - 0.5) < 0.03, labels.mean()
     # Chunks fill to the target (61 tokens) and are cut back to at most 61 + 3 specials.
-    assert max(lengths) == SEQ and np.mean(np.array(lengths) >= SEQ - 5) > 0.9
+    assert lengths.max() == SEQ and np.mean(lengths >= SEQ - 5) > 0.9
+    # Always-short targets, uniform in [2, 61] (once per document and round): much shorter
+    # sequences, and the short ones are many (a document yields more of them).
+    _, short = _synthetic_instances(short_seq_prob=1.0)
+    assert short.mean() < 0.55 * lengths.mean() and short.min() == 5 + 5 + 3, short.mean()
