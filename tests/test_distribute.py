@@ -1,0 +1,56 @@
+import pytest
+import tensorflow as tf
+
+from bert_tf import distribute
+from bert_tf.errors import UserError
+
+
+def test_cpu_and_auto_give_one_device_strategy_here():
+    for name in ("cpu", "auto"):
+        strategy = distribute.get_strategy(name)
+        assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+        assert strategy.num_replicas_in_sync == 1
+
+
+def test_mirrored_without_gpus_mirrors_the_cpu():
+    strategy = distribute.get_strategy("mirrored")
+    assert isinstance(strategy, tf.distribute.MirroredStrategy)
+    assert strategy.num_replicas_in_sync == 1
+
+
+@pytest.mark.parametrize("name, message", [
+    ("gpu", "no GPU is visible"),
+    ("nonsense", "--strategy=nonsense is unknown"),
+])
+def test_unusable_strategies_are_user_errors(name, message):
+    with pytest.raises(UserError, match=message):
+        distribute.get_strategy(name)
+
+
+def test_tpu_unreachable_names_the_address_and_the_fix():
+    with pytest.raises(UserError) as error:
+        distribute.get_strategy("tpu", tpu="local")
+    message = str(error.value)
+    assert message.startswith("no TPU found at --tpu=local") and "Colab" in message and "\n" not in message
+
+
+def test_more_gpus_than_present_is_refused():
+    with pytest.raises(UserError, match="--num_gpus=2 but 0 GPU"):
+        distribute.get_strategy("auto", num_gpus=2)
+
+
+def test_multi_worker_needs_a_well_formed_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(UserError, match="needs TF_CONFIG"):
+        distribute.get_strategy("multi_worker")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+    with pytest.raises(UserError, match="TF_CONFIG is malformed"):
+        distribute.get_strategy("multi_worker")
+
+
+def test_per_replica_batch_size_divides_or_refuses():
+    strategy = distribute.get_strategy("cpu")
+    assert distribute.per_replica_batch_size(strategy, 32) == 32
+    with pytest.raises(UserError, match="must be positive"):
+        distribute.per_replica_batch_size(strategy, 0)
+    assert distribute.is_chief(strategy)

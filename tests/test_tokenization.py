@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf import tokenization
+from bert_tf.errors import UserError
+
+
+@pytest.mark.parametrize("a, b, budget, expected", [
+    (3, 4, 10, (3, 4)),      # fits: nothing cut
+    (20, 2, 10, (8, 2)),     # the long one gives way
+    (2, 20, 10, (2, 8)),
+    (20, 20, 10, (5, 5)),    # both long: even split
+    (20, 20, 9, (5, 4)),     # odd budget: the first segment keeps the extra token
+])
+def test_truncation_rule_is_longest_first(a, b, budget, expected):
+    assert tuple(int(x) for x in tokenization.truncated_lengths(a, b, budget)) == expected
+    tensors = tokenization.truncated_lengths(tf.constant([a]), tf.constant([b]), tf.constant(budget))
+    assert tuple(int(t.numpy()[0]) for t in tensors) == expected
+
+
+def test_vocab_is_built_and_holds_the_special_tokens(vocab_file):
+    vocab = tokenization.load_vocab(vocab_file)
+    assert len(vocab) == 2000
+    assert [vocab[t] for t in tokenization.SPECIAL_TOKENS] == [0, 1, 2, 3, 4]
+
+
+def test_host_encoding_packs_cls_sep_and_segments(vocab_file):
+    tokenizer = tokenization.HostTokenizer(vocab_file)
+    features, truncated = tokenizer.encode(["Anarchism is a political philosophy"], ["It is"], max_seq_length=16)
+    ids = features["input_ids"][0]
+    length = int(features["input_mask"][0].sum())
+    assert ids[0] == tokenizer.cls_id and ids[length - 1] == tokenizer.sep_id
+    pieces = tokenizer.convert_ids_to_tokens(ids[:length])
+    assert pieces[1:5] == ["anarchism", "is", "a", "political"]
+    first_sep = pieces.index("[SEP]")
+    assert features["segment_ids"][0][:first_sep + 1].sum() == 0
+    assert features["segment_ids"][0][first_sep + 1:length].tolist() == [1] * (length - first_sep - 1)
+    assert truncated == 0 and ids[length:].tolist() == [0] * (16 - length)
+
+
+def test_graph_tokenizer_matches_host_tokenizer(vocab_file):
+    texts = ["Anarchism is a political philosophy.", "ALABAMA, the state; Autism's traits!", "", "x " * 200]
+    pairs = ["short", "a much longer second segment " * 10, "only pair", "y"]
+    host = tokenization.HostTokenizer(vocab_file)
+    graph = tokenization.GraphTokenizer(vocab_file, do_lower_case=True, max_seq_length=32)
+    for second in (None, pairs):
+        expected, _ = host.encode(texts, second, max_seq_length=32)
+        got = graph(tf.constant(texts), None if second is None else tf.constant(second))
+        np.testing.assert_array_equal(got["input_ids"].numpy(), expected["input_ids"])
+        np.testing.assert_array_equal(got["attention_mask"].numpy(), expected["input_mask"])
+        np.testing.assert_array_equal(got["token_type_ids"].numpy(), expected["segment_ids"])
+
+
+def test_bad_vocabs_are_refused(tmp_path):
+    duplicate = tmp_path / "dup.txt"
+    duplicate.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\nthe\n")
+    with pytest.raises(UserError, match="lists 'the' twice \\(lines 6 and 7\\)"):
+        tokenization.load_vocab(str(duplicate))
+    no_mask = tmp_path / "nomask.txt"
+    no_mask.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\n")
+    with pytest.raises(UserError, match="lacks \\[MASK\\]"):
+        tokenization.load_vocab(str(no_mask))
+    with pytest.raises(UserError, match="does not exist"):
+        tokenization.load_vocab(str(tmp_path / "missing.txt"))
