@@ -55,6 +55,18 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
     flags.DEFINE_bool("overwrite_output_dir", False,
                       "Run even if another process holds --output_dir's lock.", flag_values=fv)
     flags.DEFINE_integer("seed", 42, "Random seed for initialisation and data order.", flag_values=fv)
+    define_peft_flags(fv)
+
+
+def define_peft_flags(fv=flags.FLAGS):
+    """Parameter-efficient fine-tuning (applied by jobs.common.load_init; see bert_tf/modeling/lora.py)."""
+    flags.DEFINE_integer("lora_rank", 0, "LoRA rank on the attention query/value projections (0: off). The "
+                         "encoder is frozen; only the LoRA matrices and the task head train. Saved models and "
+                         "exports hold the merged weights.", flag_values=fv)
+    flags.DEFINE_float("lora_alpha", 16.0, "LoRA scaling numerator: the update is (lora_alpha / lora_rank) * A B.",
+                       flag_values=fv)
+    flags.DEFINE_bool("freeze_encoder", False, "Train the task head only (the whole encoder frozen).",
+                      flag_values=fv)
 
 
 def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predictions_file="predictions",
