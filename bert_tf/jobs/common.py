@@ -20,6 +20,11 @@ class ModelSetup:
     config: object
     tokenizer: HostTokenizer
     init_checkpoint: str = None
+    # Parameter-efficient fine-tuning (--lora_rank/--lora_alpha/--freeze_encoder), applied by load_init.
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    freeze_encoder: bool = False
+    seed: int = None
 
 
 def model_dir_of(path):
@@ -54,7 +59,11 @@ def resolve_model(flags):
         raise UserError(f"the vocab file has {tokenizer.vocab_size} tokens but the model config says vocab_size="
                         f"{config.vocab_size}: use the vocab that came with the checkpoint")
     config_lib.check_seq_length(config, flags.max_seq_length)
-    return ModelSetup(config, tokenizer, init)
+    lora_rank = getattr(flags, "lora_rank", 0) or 0
+    if lora_rank < 0:
+        raise UserError(f"--lora_rank={lora_rank} must be 0 (off) or positive")
+    return ModelSetup(config, tokenizer, init, lora_rank=lora_rank, lora_alpha=getattr(flags, "lora_alpha", 16.0),
+                      freeze_encoder=bool(getattr(flags, "freeze_encoder", False)), seed=getattr(flags, "seed", None))
 
 
 # Flags naming data the input pipeline reads or outputs the training loop writes; a remote TPU
@@ -96,8 +105,10 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps):
 
 
 def load_init(model, setup):
-    """Model builder helper: build, then load the starting checkpoint if any."""
+    """Model builder helper: build, load the starting checkpoint if any, then apply LoRA/freezing."""
+    from bert_tf.modeling import lora
+
     model.build_with_dummies()
     if setup.init_checkpoint:
         checkpoints.load_weights(model, setup.init_checkpoint)
-    return model
+    return lora.apply_peft(model, setup.lora_rank, setup.lora_alpha, setup.freeze_encoder, seed=setup.seed)
