@@ -195,6 +195,10 @@ def save_hf(model, output_dir, vocab_file=None, do_lower_case=True, meta=None):
     hf_model = model.hf_class(model.config)
     hf_model.build_in_name_scope()
     values = {_relative_name(v.name): v for v in model.weights}
+    from bert_tf.modeling import lora
+
+    # LoRA models save W + (alpha/r) A B under W's name: plain BERT weights, no LoRA variables.
+    values.update({_relative_name(v.name): merged for v, merged in lora.merged_kernels(model)})
     for variable in hf_model.weights:
         name = _relative_name(variable.name)
         if name in values:
