@@ -1,0 +1,155 @@
+"""create_pretraining_data: instances/s of ours vs the reference, same corpus, vocab and flags.
+
+The reference is ``official.nlp.data.create_pretraining_data`` (tf-models-official, the
+maintained port of google-research/bert's script; ``pip install --no-deps
+tf-models-official==2.20.0``). Each runs in its own fresh Python process; the figure is
+instances / seconds of the work itself (after imports), and the end-to-end process wall time is
+printed too. Both outputs are then read with our parser and their statistics compared.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import flags as absl_flags
+
+from bert_tf.errors import UserError
+
+DEFAULT_CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..",
+                              "shared", "data", "corpus", "wiki.txt")
+
+_OURS = """
+import json, sys, time
+import bert_tf
+from absl import flags
+from bert_tf.data import pretraining
+fv = flags.FlagValues()
+pretraining.define_flags(fv)
+fv(sys.argv)
+started = time.time()
+stats = pretraining.run(fv, verbose=False)
+print("BENCH " + json.dumps({"seconds": time.time() - started, "instances": stats["instances"]}))
+"""
+
+_REFERENCE = """
+import json, sys, time
+import tensorflow as tf
+from absl import flags
+from official.nlp.data import create_pretraining_data as reference
+flags.FLAGS(sys.argv)
+started = time.time()
+reference.main(None)
+seconds = time.time() - started
+count = sum(1 for _ in tf.data.TFRecordDataset(flags.FLAGS.output_file))
+print("BENCH " + json.dumps({"seconds": seconds, "instances": count}))
+"""
+
+
+def define_flags(fv):
+    f = absl_flags
+    f.DEFINE_string("corpus", DEFAULT_CORPUS, "Text corpus (one sentence per line, blank line between documents).",
+                    flag_values=fv)
+    f.DEFINE_integer("max_lines", 0, "Use only the first N lines of --corpus (0: all).", flag_values=fv)
+    f.DEFINE_string("vocab", None, "vocab.txt (default: an 8000-piece vocab learned from the corpus).",
+                    flag_values=fv)
+    f.DEFINE_integer("seq_length", 128, "--max_seq_length for both.", flag_values=fv)
+    f.DEFINE_integer("predictions", 20, "--max_predictions_per_seq for both.", flag_values=fv)
+    f.DEFINE_integer("dupe_factor", 10, "--dupe_factor for both.", flag_values=fv)
+    f.DEFINE_integer("workers", 2, "Our --num_workers (the reference is single-process).", flag_values=fv)
+    f.DEFINE_string("work_dir", None, "Where outputs go (default: a temporary directory).", flag_values=fv)
+
+
+def _run(code, argv):
+    started = time.time()
+    result = subprocess.run([sys.executable, "-c", code] + argv, capture_output=True, text=True)
+    wall = time.time() - started
+    lines = [line for line in result.stdout.splitlines() if line.startswith("BENCH ")]
+    if result.returncode or not lines:
+        raise UserError(f"benchmark run failed ({' '.join(argv[:2])}...): {result.stderr.strip()[-500:]}")
+    figures = json.loads(lines[-1][6:])
+    figures["wall_seconds"] = wall
+    return figures
+
+
+def record_statistics(path, seq_length, predictions):
+    """Schema check and statistics of a pretraining record file, read with our parser."""
+    import tensorflow as tf
+
+    from bert_tf.data import pretraining, records
+
+    pretraining.check_records(path, seq_length, predictions, dynamic_masking=False)
+    spec = pretraining.feature_spec(seq_length, predictions)
+    labels, lengths, counts, masked = [], [], [], []
+    for batch in records.make_dataset(path, spec, 1024, is_training=False):
+        labels.append(batch["next_sentence_labels"].numpy().ravel())
+        lengths.append(batch["attention_mask"].numpy().sum(1))
+        weights = batch["masked_lm_weights"].numpy()
+        counts.append(weights.sum(1))
+        shown = tf.gather(batch["input_ids"], batch["masked_lm_positions"], batch_dims=1).numpy()
+        masked.append(shown[weights > 0])
+    masked = np.concatenate(masked)
+    return {"instances": int(sum(len(x) for x in labels)), "random_next": float(np.concatenate(labels).mean()),
+            "mean_length": float(np.concatenate(lengths).mean()),
+            "mean_predictions": float(np.concatenate(counts).mean()),
+            "masked_token_share": masked}
+
+
+def run(flags):
+    import bert_tf  # noqa: F401
+
+    from bert_tf import tokenization
+
+    # Found, not imported: importing it here would define its flags in this process.
+    if importlib.util.find_spec("official") is None:
+        raise UserError("the reference is not installed: pip install --no-deps tf-models-official==2.20.0 "
+                        "(or pip install -e .[bench])")
+    if not os.path.exists(flags.corpus):
+        raise UserError(f"--corpus {flags.corpus} does not exist: pass a text file")
+    work_dir = flags.work_dir or tempfile.mkdtemp(prefix="bench_pretraining_data_")
+    os.makedirs(work_dir, exist_ok=True)
+    corpus = flags.corpus
+    if flags.max_lines:
+        corpus = os.path.join(work_dir, "corpus.txt")
+        with open(flags.corpus, encoding="utf-8") as source, open(corpus, "w", encoding="utf-8") as target:
+            for number, line in enumerate(source):
+                if number >= flags.max_lines:
+                    break
+                target.write(line)
+    vocab = flags.vocab
+    if not vocab:
+        vocab = os.path.join(work_dir, "vocab.txt")
+        tokenization.build_vocab([corpus], vocab, vocab_size=8000)
+    vocab_id = tokenization.load_vocab(vocab)
+    common = [f"--input_file={corpus}", f"--vocab_file={vocab}", "--do_lower_case=true",
+              f"--max_seq_length={flags.seq_length}", f"--max_predictions_per_seq={flags.predictions}",
+              f"--dupe_factor={flags.dupe_factor}", "--random_seed=12345", "--masked_lm_prob=0.15",
+              "--short_seq_prob=0.1"]
+    ours_path = os.path.join(work_dir, "ours.tfrecord")
+    reference_path = os.path.join(work_dir, "reference.tfrecord")
+    ours = _run(_OURS, common + [f"--output_file={ours_path}", f"--num_workers={flags.workers}"])
+    reference = _run(_REFERENCE, common + [f"--output_file={reference_path}"])
+    ours_rate = ours["instances"] / ours["seconds"]
+    reference_rate = reference["instances"] / reference["seconds"]
+    stats = {"ours": record_statistics(ours_path, flags.seq_length, flags.predictions),
+             "reference": record_statistics(reference_path, flags.seq_length, flags.predictions)}
+    for figures in stats.values():
+        shown = figures.pop("masked_token_share")
+        figures["mask_token_share"] = float(np.mean(shown == vocab_id["[MASK]"]))
+    print(f"corpus: {corpus} ({flags.max_lines or 'all'} lines), vocab {len(vocab_id)} pieces, "
+          f"seq {flags.seq_length}, predictions {flags.predictions}, dupe_factor {flags.dupe_factor}, "
+          f"cpus {os.cpu_count()}")
+    for name, figures, rate in (("ours", ours, ours_rate), ("reference", reference, reference_rate)):
+        print(f"{name:>9}: {figures['instances']} instances in {figures['seconds']:.2f} s = {rate:,.0f} instances/s "
+              f"(process wall {figures['wall_seconds']:.2f} s, imports included)")
+    for name, figures in stats.items():
+        print(f"{name:>9} records: " + ", ".join(f"{k}={v:.4g}" for k, v in figures.items()))
+    ratio = ours_rate / reference_rate
+    end_to_end = (ours["instances"] / ours["wall_seconds"]) / (reference["instances"] / reference["wall_seconds"])
+    print(f"ratio: {ratio:.1f}x instances/s (work only), {end_to_end:.1f}x end to end")
+    argv = " ".join(a for a in sys.argv[1:] if a.startswith("--"))
+    print(f"reproduce: python tools/benchmark.py pretraining_data {argv}".rstrip())
+    return {"ours": ours, "reference": reference, "ratio": ratio, "end_to_end_ratio": end_to_end, "records": stats}
