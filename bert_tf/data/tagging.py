@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import fileio
-from bert_tf.data import records
+from bert_tf.data import classification, records
 from bert_tf.errors import UserError
 from bert_tf.modeling.tasks import IGNORE_LABEL
 
@@ -36,11 +36,7 @@ def read_conll(path, require_tags=True):
     fileio.require_file(path, "CoNLL file", "check --train_file/--dev_file/--test_file")
     with tf.io.gfile.GFile(path, "rb") as f:
         raw = f.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise UserError(f"{path} line {line} is not UTF-8: re-save the file as UTF-8") from None
+    text = classification._decode(path, raw)
     sentences, words, tags, first_line, width = [], [], [], 0, None
 
     def close():

@@ -3,6 +3,7 @@ import json
 import os
 
 from bert_tf import fileio
+from bert_tf.data import records
 from bert_tf.errors import UserError
 from bert_tf.modeling import checkpoints
 
@@ -14,6 +15,16 @@ def check_outputs(flags):
     if not flags.output_dir:
         raise UserError("--output_dir is required")
     fileio.ensure_dir(flags.output_dir)
+
+
+def dataset_fn_for(flags, spec, path, is_training, batch_size, length_buckets=None, sequence_keys=()):
+    """A ``dataset_fn(input_context)`` for the trainer: the shared reader over one converted records file."""
+    def dataset_fn(context):
+        per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
+        return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
+                                    length_buckets=length_buckets if is_training else None,
+                                    sequence_keys=sequence_keys)
+    return dataset_fn
 
 
 def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, train_stats, eval_fn, meta):

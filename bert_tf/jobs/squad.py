@@ -5,7 +5,6 @@ from absl import flags as absl_flags
 
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
-from bert_tf.data import records
 from bert_tf.data import squad as data
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
@@ -81,10 +80,7 @@ def run(flags):
     spec = data.feature_spec(flags.max_seq_length)
 
     def dataset_fn_for(path, is_training, batch_size):
-        def dataset_fn(context):
-            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
-            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context)
-        return dataset_fn
+        return finetune.dataset_fn_for(flags, spec, path, is_training, batch_size)
 
     def answer(split, prepared, prefix):
         examples, windows, path, stats = prepared

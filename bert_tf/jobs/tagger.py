@@ -5,7 +5,6 @@ from absl import flags as absl_flags
 
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
-from bert_tf.data import records
 from bert_tf.data import tagging as data
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
@@ -82,13 +81,9 @@ def run(flags):
     spec = data.feature_spec(flags.max_seq_length)
 
     def dataset_fn_for(path, is_training, batch_size):
-        def dataset_fn(context):
-            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
-            # Evaluation keeps full width: word starts are read back from label_ids row by row.
-            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
-                                        length_buckets=_buckets(flags) if is_training else None,
-                                        sequence_keys=data.SEQUENCE_KEYS)
-        return dataset_fn
+        # Evaluation keeps full width: word starts are read back from label_ids row by row.
+        return finetune.dataset_fn_for(flags, spec, path, is_training, batch_size, _buckets(flags),
+                                       data.SEQUENCE_KEYS)
 
     def predict_tags(split, sentences, source):
         path, stats = data.cached_records(sentences, [source], cache_dir, split, setup.tokenizer,
