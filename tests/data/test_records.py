@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from bert_tf.data import records
+from bert_tf.errors import UserError
+
+
+def _examples(n, length=16):
+    for i in range(n):
+        valid = 3 + (i * 5) % (length - 3)
+        ids = np.zeros(length, np.int64)
+        ids[:valid] = np.arange(1, valid + 1)
+        mask = (ids > 0).astype(np.int64)
+        yield records.to_example({"input_ids": ids, "input_mask": mask, "segment_ids": np.zeros(length, np.int64),
+                                  "label_ids": np.array([i], np.int64)})
+
+
+def test_shards_appear_together_and_hold_every_record(tmp_path):
+    out = str(tmp_path / "data.tfrecord")
+    assert records.write_records(out, _examples(10), num_shards=3) == 10
+    shards = records.shard_paths(out, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(s.split("/")[-1] for s in shards)
+    assert [records.count_records(s) for s in shards] == [4, 3, 3]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    def broken():
+        yield from _examples(2)
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        records.write_records(str(tmp_path / "x.tfrecord"), broken(), num_shards=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reader_renames_casts_and_batches_in_order(tmp_path):
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(5))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids", "label_ids"), 16)
+    spec["label_ids"] = tf.io.FixedLenFeature([1], tf.int64)
+    batches = list(records.make_dataset(out, spec, batch_size=2, is_training=False))
+    assert [b["label_ids"].numpy().ravel().tolist() for b in batches] == [[0, 1], [2, 3], [4]]
+    assert set(batches[0]) == {"input_ids", "attention_mask", "token_type_ids", "label_ids"}
+    assert batches[0]["input_ids"].dtype == tf.int32
+
+
+def test_length_buckets_cut_batches_to_the_smallest_bound_that_fits(tmp_path):
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(64))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids"), 16)
+    dataset = records.make_dataset(out, spec, batch_size=4, is_training=True, seed=1, length_buckets=[8, 16],
+                                   sequence_keys=("input_ids", "attention_mask", "token_type_ids"))
+    for batch in dataset.take(20):
+        width = batch["input_ids"].shape[1]
+        longest = int(batch["attention_mask"].numpy().sum(axis=1).max())
+        assert batch["input_ids"].shape[0] == 4
+        assert width == (8 if longest <= 8 else 16)
+        # Every example in a batch comes from the same bucket.
+        lengths = batch["attention_mask"].numpy().sum(axis=1)
+        assert (lengths <= 8).all() or (lengths > 8).all()
+
+
+def test_corrupt_file_names_the_record(tmp_path):
+    out = tmp_path / "d.tfrecord"
+    records.write_records(str(out), _examples(4))
+    raw = bytearray(out.read_bytes())
+    raw[-10] ^= 0xFF
+    out.write_bytes(bytes(raw))
+    with pytest.raises(UserError, match="is corrupt at record 3"):
+        records.count_records(str(out))

@@ -1,0 +1,115 @@
+"""End to end on a learnable toy task: a keyword decides the label."""
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from bert_tf.errors import UserError
+from bert_tf.jobs import classifier
+
+FILLER = ["the", "state", "of", "is", "a", "political", "philosophy", "people", "in", "and", "was", "has"]
+
+
+def toy_file(path, n, seed):
+    rng = random.Random(seed)
+    lines = ["sentence\tlabel"]
+    for i in range(n):
+        label = ["negative", "positive"][i % 2]
+        words = rng.sample(FILLER, 6)
+        words.insert(rng.randrange(7), "alabama" if label == "positive" else "autism")
+        lines.append(" ".join(words) + "\t" + label)
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory, tiny_checkpoint):
+    from absl import flags
+
+    root = tmp_path_factory.mktemp("cls")
+    train = toy_file(root / "train.tsv", 256, 1)
+    dev = toy_file(root / "dev.tsv", 64, 2)
+    argv = [f"--init_checkpoint={tiny_checkpoint}", f"--train_file={train}", f"--dev_file={dev}",
+            f"--test_file={dev}", "--do_train", "--do_eval", "--do_predict", f"--output_dir={root / 'out'}",
+            "--max_seq_length=16", "--train_batch_size=16", "--num_train_steps=48", "--learning_rate=5e-3", "--warmup_proportion=0",
+            "--log_steps=8", "--save_checkpoints_steps=24", "--length_buckets=8,16", "--seed=3"]
+    fv = flags.FlagValues()
+    classifier.define_flags(fv)
+    fv(["test"] + argv)
+    return root, fv, classifier.run(fv)
+
+
+def test_loss_falls_and_the_keyword_is_learned(toy_run):
+    root, _, results = toy_run
+    history = [json.loads(line) for line in open(root / "out" / "train_metrics.jsonl")]
+    assert [h["step"] for h in history] == [8, 16, 24, 32, 40, 48]
+    assert history[0]["loss"] > 0.5 and history[-1]["loss"] < 0.1
+    assert {"loss", "accuracy", "learning_rate", "examples_per_second"} <= set(history[0])
+    assert results["eval"]["accuracy"] == 1.0 and results["eval"]["num_examples"] == 64
+    assert results["eval"]["confusion_matrix"] == [[32, 0], [0, 32]]
+
+
+def test_result_files_follow_the_contract(toy_run):
+    root, _, _ = toy_run
+    out = root / "out"
+    evaluation = json.loads((out / "eval_results.json").read_text())
+    assert {"accuracy", "f1_macro", "precision_macro", "recall_macro", "mcc", "num_examples"} <= set(evaluation)
+    assert evaluation["mcc"] == pytest.approx(1.0, abs=1e-12)
+    rows = (out / "test_predictions.tsv").read_text().splitlines()
+    assert rows[0] == "text\tgold\tpredicted\tprobability" and len(rows) == 65
+    text, gold, predicted, probability = rows[1].split("\t")
+    assert gold == predicted and 0.5 < float(probability) <= 1.0
+    assert (out / "eval_confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert "positive" in (out / "eval_classification_report.txt").read_text()
+    meta = json.loads((out / "model" / "bert_tf.json").read_text())
+    assert meta["labels"] == ["negative", "positive"] and meta["task"] == "classification"
+
+
+def test_saved_model_loads_in_hugging_face_with_equal_outputs(toy_run, vocab_file):
+    import tf_keras  # noqa: F401
+    from transformers import TFBertForSequenceClassification
+
+    from bert_tf.export.exporter import load_task_model
+    from bert_tf.tokenization import HostTokenizer
+
+    root, _, _ = toy_run
+    ours, _, _ = load_task_model(str(root / "out"))
+    theirs = TFBertForSequenceClassification.from_pretrained(str(root / "out" / "model"))
+    features, _ = HostTokenizer(vocab_file).encode(["people of alabama", "autism is"], None, 16)
+    inputs = {"input_ids": features["input_ids"], "attention_mask": features["input_mask"],
+              "token_type_ids": features["segment_ids"]}
+    np.testing.assert_allclose(ours(inputs)["logits"].numpy(), theirs(inputs).logits.numpy(), atol=1e-5)
+
+
+def test_rerun_resumes_at_the_final_step_instead_of_retraining(toy_run):
+    root, fv, _ = toy_run
+    before = os.path.getmtime(root / "out" / "train_metrics.jsonl")
+    fv.do_eval = fv.do_predict = False
+    results = classifier.run(fv)
+    assert results["train"]["global_step"] == 48
+    assert os.path.getmtime(root / "out" / "train_metrics.jsonl") == before
+
+
+def test_eval_only_reuses_the_saved_label_set_and_rejects_a_different_one(toy_run, tmp_path):
+    from absl import flags
+
+    root, _, first = toy_run
+    argv = [f"--init_checkpoint={root / 'out'}", f"--dev_file={root / 'dev.tsv'}", "--do_eval",
+            f"--output_dir={tmp_path / 'eval'}", "--max_seq_length=16"]
+    fv = flags.FlagValues()
+    classifier.define_flags(fv)
+    fv(["test"] + argv)
+    assert classifier.run(fv)["eval"]["accuracy"] == first["eval"]["accuracy"]
+    fv = flags.FlagValues()
+    classifier.define_flags(fv)
+    fv(["test"] + argv + ["--labels=a,b,c"])
+    with pytest.raises(UserError, match=r"fine-tuned for classification with labels \['negative', 'positive'\]"):
+        classifier.run(fv)
+
+
+def test_nothing_to_do_is_a_user_error(flag_values, tiny_checkpoint, tmp_path):
+    fv = flag_values(classifier.define_flags, [f"--init_checkpoint={tiny_checkpoint}", f"--output_dir={tmp_path}"])
+    with pytest.raises(UserError, match="nothing to do"):
+        classifier.run(fv)
