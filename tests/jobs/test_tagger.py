@@ -5,6 +5,7 @@ import random
 
 import pytest
 
+from bert_tf.errors import UserError
 from bert_tf.jobs import tagger
 from tests import workloads
 
@@ -73,3 +74,13 @@ def test_bad_conll_line_is_one_line_error(tmp_path, tiny_checkpoint):
     assert result.stderr.strip().splitlines()[-1] == (
         f"error: {data} line 2 has 3 fields but earlier lines have 2: fix the line (token<TAB>tag, a blank line "
         "between sentences)")
+
+
+def test_a_fine_tuned_head_only_fits_its_own_tag_set():
+    meta = {"task": "tagging", "labels": ["B-LOC", "I-LOC", "O"]}
+    tagger._check_head(meta, ["B-LOC", "I-LOC", "O"])
+    # Other tasks' checkpoints are left to the loader, which compares variable shapes.
+    tagger._check_head({"task": "classification", "labels": ["0", "1"]}, ["B-LOC", "O"])
+    with pytest.raises(UserError, match=r"fine-tuned for tags \['B-LOC', 'I-LOC', 'O'\], but this run has "
+                                        r"\['B-PER', 'I-PER', 'O'\]"):
+        tagger._check_head(meta, ["B-PER", "I-PER", "O"])
