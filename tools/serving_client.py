@@ -1,65 +1,53 @@
-"""Query an exported model: a running TF Serving (REST) or, with --local_saved_model, in-process.
+"""Query an exported model: TF Serving over REST or gRPC, or, with --local_saved_model, in-process.
 
-Example:
+Examples:
   python tools/serving_client.py --local_saved_model=/tmp/serving/sst2/1 --text="a gripping film"
-  python tools/serving_client.py --server=http://localhost:8501 --model_name=sst2 --text="dull"
+  python tools/serving_client.py --server=http://localhost:8501 --model_name=sst2 --text="dull" --text="fun"
+  python tools/serving_client.py --server=http://localhost:8501 --model_name=sst2 --request_format=inputs --text=ok
+  python tools/serving_client.py --protocol=grpc --server=localhost:8500 --model_name=sst2 --text="dull"
+  python tools/serving_client.py --local_saved_model=/tmp/serving/squad/1 --question=Who? --context="Ann wrote it."
 """
 import json
-import urllib.request
 
 import bert_tf  # noqa: F401
 from absl import flags
 
 from bert_tf import cli
-from bert_tf.errors import UserError
+from bert_tf.export import client
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("text", None, "Text to classify (repeat the flag for a batch).")
-flags.DEFINE_string("local_saved_model", None, "Run against this SavedModel version directory in-process.")
-flags.DEFINE_string("server", "http://localhost:8501", "TF Serving REST address.")
-flags.DEFINE_string("model_name", "bert", "Model name on the server.")
-flags.DEFINE_float("timeout", 10.0, "REST timeout in seconds.")
-
-
-def predict_local(path, texts):
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
-
-    loaded = tf.saved_model.load(path)
-    outputs = loaded.signatures["serving_default"](text=tf.constant(texts))
-    return [{k: _plain(v[i].numpy()) for k, v in outputs.items()} for i in range(len(texts))]
-
-
-def predict_rest(server, model_name, texts, timeout):
-    body = json.dumps({"instances": [{"text": t} for t in texts]}).encode()
-    request = urllib.request.Request(f"{server}/v1/models/{model_name}:predict", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.load(response)["predictions"]
-    except OSError as error:
-        raise UserError(f"cannot reach TF Serving at {server} ({error}): start it or fix --server") from None
-
-
-def _plain(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return value.tolist() if hasattr(value, "tolist") else value
+flags.DEFINE_multi_string("text", None, "Text to send (repeat the flag for a batch).")
+flags.DEFINE_multi_string("text_pair", None, "Second text of sentence-pair models, once per --text.")
+flags.DEFINE_multi_string("question", None, "Question for a QA model (repeat with --context for a batch).")
+flags.DEFINE_multi_string("context", None, "Context passage for a QA model, once per --question.")
+flags.DEFINE_string("local_saved_model", None, "Run in-process against this SavedModel version directory.")
+flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "How to reach TF Serving.")
+flags.DEFINE_string("server", None, "TF Serving address (default http://localhost:8501 for REST, "
+                    "localhost:8500 for gRPC).")
+flags.DEFINE_string("model_name", "bert", "Model name on the server (models.config or --model_name).")
+flags.DEFINE_integer("model_version", None, "Ask for this version (default: the server's latest).")
+flags.DEFINE_enum("request_format", "instances", list(client.REQUEST_FORMATS),
+                  "REST body: row form ('instances') or columnar form ('inputs').")
+flags.DEFINE_string("signature_name", "serving_default", "Signature to call.")
+flags.DEFINE_float("timeout", 10.0, "Request timeout in seconds.")
+flags.DEFINE_bool("json", False, "Print each full prediction as JSON instead of a summary line.")
 
 
 def main(_):
-    if not FLAGS.text:
-        raise UserError("--text is required (repeat it for several texts)")
+    inputs = {name: list(getattr(FLAGS, name)) for name in ("text", "text_pair", "question", "context")
+              if getattr(FLAGS, name)}
     if FLAGS.local_saved_model:
-        predictions = predict_local(FLAGS.local_saved_model, FLAGS.text)
+        predictions = client.predict_local(FLAGS.local_saved_model, inputs, FLAGS.signature_name)
+    elif FLAGS.protocol == "grpc":
+        predictions = client.predict_grpc(FLAGS.server or "localhost:8500", FLAGS.model_name, inputs,
+                                          FLAGS.model_version, FLAGS.timeout, FLAGS.signature_name)
     else:
-        predictions = predict_rest(FLAGS.server, FLAGS.model_name, FLAGS.text, FLAGS.timeout)
-    for text, prediction in zip(FLAGS.text, predictions):
-        if "label" in prediction:
-            probability = max(prediction["probabilities"])
-            print(f"{prediction['label']}\t{probability:.3f}\t{text}")
-        else:
-            print(f"{json.dumps(prediction)}\t{text}")
+        predictions = client.predict_rest(FLAGS.server or "http://localhost:8501", FLAGS.model_name, inputs,
+                                          FLAGS.request_format, FLAGS.model_version, FLAGS.timeout,
+                                          FLAGS.signature_name)
+    instances = [dict(zip(inputs, values)) for values in zip(*inputs.values())]
+    for prediction, instance in zip(predictions, instances):
+        print(json.dumps(prediction, ensure_ascii=False) if FLAGS.json else client.describe(prediction, instance))
 
 
 if __name__ == "__main__":

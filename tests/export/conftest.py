@@ -133,13 +133,25 @@ def pair_regression_dir(tmp_path_factory, tiny_checkpoint, tiny_config):
                      {"task": "regression", "max_seq_length": MAX_SEQ_LENGTH, "text_pair": True}, seed=4)
 
 
-@pytest.fixture(scope="session")
-def exports(tmp_path_factory, classifier_export, tagger_dir, squad_dir, pair_regression_dir):
-    """{task: SavedModel version dir} for every task family."""
-    from bert_tf.export import exporter
+class _Exports(dict):
+    """{task: SavedModel version dir}, each exported on first use (exports take seconds each)."""
 
-    base = tmp_path_factory.mktemp("serving")
-    result = {"classification": classifier_export}
-    for task, path in (("tagging", tagger_dir), ("squad", squad_dir), ("regression", pair_regression_dir)):
-        result[task] = exporter.export_saved_model(path, str(base / task))
-    return result
+    def __init__(self, request, base):
+        super().__init__()
+        self._request, self._base = request, base
+
+    def __missing__(self, task):
+        from bert_tf.export import exporter
+
+        fixture = {"classification": "classifier_export", "tagging": "tagger_dir", "squad": "squad_dir",
+                   "regression": "pair_regression_dir"}[task]
+        value = self._request.getfixturevalue(fixture)
+        self[task] = value if task == "classification" else \
+            exporter.export_saved_model(value, os.path.join(self._base, task))
+        return self[task]
+
+
+@pytest.fixture(scope="session")
+def exports(request, tmp_path_factory):
+    """Lazily built exports of every task family, shared by the session."""
+    return _Exports(request, str(tmp_path_factory.mktemp("serving")))
