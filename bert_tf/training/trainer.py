@@ -22,6 +22,7 @@ import tensorflow as tf
 import tf_keras
 
 from bert_tf import distribute, fileio
+from bert_tf.data import records
 from bert_tf.errors import UserError
 from bert_tf.training import progress
 
@@ -162,7 +163,13 @@ class Trainer:
             self.skipped_batches.assign_add(skipped)
         else:
             optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
-        self.metrics["loss"].update_state(per_example)
+        if self.nan_policy == "skip_batch":
+            # Skipped batches are counted, not averaged into the logged loss.
+            finite_examples = tf.math.is_finite(per_example)
+            self.metrics["loss"].update_state(tf.where(finite_examples, per_example, 0.0),
+                                              sample_weight=tf.cast(finite_examples, tf.float32))
+        else:
+            self.metrics["loss"].update_state(per_example)
         for name, (values, weights) in model.train_metrics(features, outputs).items():
             self.metrics[name].update_state(values, sample_weight=weights)
 
@@ -231,6 +238,24 @@ class Trainer:
         return train_steps
 
     # ---- the host loop -----------------------------------------------------------------------
+    def _check_numerics(self, step, chunk, latest_checkpoint):
+        steps = f"step {step}" if chunk == 1 else f"steps {step - chunk + 1}-{step}"
+        kept = f"the last good checkpoint {latest_checkpoint} is kept" if latest_checkpoint \
+            else "no checkpoint was saved yet"
+        if self.nan_policy == "stop":
+            loss = float(self.metrics["loss"].result().numpy())
+            if not math.isfinite(loss):
+                raise UserError(f"loss became {loss} at {steps} (--nan_policy=stop): {kept}; lower --learning_rate, "
+                                "check the data, or pass --nan_policy=skip_batch")
+        if self.mixed_precision == "fp16":
+            # Dynamic loss scaling halves the scale on every overflowing (skipped) step and stops at
+            # 1; there, small gradients underflow fp16 and overflowing steps keep being skipped.
+            scale = float(self.optimizer.loss_scale.numpy())
+            if scale <= 1.0:
+                raise UserError(f"fp16 loss scale fell to its floor of {scale:g} at {steps}: steps kept overflowing "
+                                f"and were skipped, small gradients underflow; {kept}; use --mixed_precision=bf16 "
+                                "or no, or lower --learning_rate")
+
     def _on_sigterm(self, signum, frame):
         self._stop_signal = signum
 
@@ -247,9 +272,8 @@ class Trainer:
                       / elapsed)
         if self.nan_policy == "skip_batch":
             values["skipped_batches"] = int(self.skipped_batches.numpy())
-        if not math.isfinite(values["loss"]) and self.nan_policy == "stop":
-            raise UserError(f"loss became {values['loss']} at step {step}: the last good checkpoint in "
-                            f"{self.output_dir}/checkpoints is kept; lower --learning_rate or use --nan_policy=skip_batch")
+        if self.mixed_precision == "fp16":
+            values["loss_scale"] = float(self.optimizer.loss_scale.numpy())
         if self.is_chief:
             with writer.as_default(step=step):
                 for name, value in values.items():
@@ -321,9 +345,14 @@ class Trainer:
                 if eval_fn and eval_steps:
                     boundaries.append(_next_multiple(step, eval_steps))
                 chunk = min(self.steps_per_execution, min(boundaries) - step)
-                self._train_steps(iterator, tf.constant(chunk, tf.int32))
+                try:
+                    self._train_steps(iterator, tf.constant(chunk, tf.int32))
+                except tf.errors.DataLossError as error:
+                    raise UserError(records.describe_corruption(error)) from None
                 step += chunk
                 bar.update(step)
+                # Before logging or saving: a non-finite state must never overwrite a good checkpoint.
+                self._check_numerics(step, chunk, manager.latest_checkpoint)
                 if step % self.log_steps == 0 or step == num_train_steps:
                     values = self._log(step, writer, log_started, step - log_step)
                     bar.set_postfix(loss=values["loss"])
@@ -348,7 +377,9 @@ class Trainer:
         if stopped_early:
             save(step)
         return {"global_step": step, "train_history": history, "eval_history": eval_history,
-                "best": best.summary(), "stopped_early": stopped_early}
+                "best": best.summary(), "stopped_early": stopped_early,
+                "skipped_batches": int(self.skipped_batches.numpy()),
+                "corrupt_files_skipped": dict(records.SKIPPED_CORRUPT)}
 
     def restore_best(self):
         _BestTracker.restore(self.output_dir, self.model)
