@@ -7,9 +7,11 @@ files and ours are interchangeable. The reader renames to the model's input name
 import hashlib
 import os
 import json
+import re
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from bert_tf import fileio
 from bert_tf.errors import UserError
@@ -114,13 +116,18 @@ def trim_to_bucket(features, boundaries, sequence_keys):
 
 def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None, input_context=None,
                  drop_remainder=None, compression=None, length_buckets=None, sequence_keys=(),
-                 shuffle_buffer=10000, repeat=None):
+                 shuffle_buffer=10000, repeat=None, skip_corrupt=False):
     """The one reader: files -> shard per pipeline -> interleave -> shuffle -> decode -> batch.
 
     With ``length_buckets`` (sorted bounds ending at the padded length) examples are grouped by
-    length so each batch is cut to its bucket's bound.
+    length so each batch is cut to its bucket's bound. With ``skip_corrupt`` a file is read up to
+    its first corrupt record (TFRecord CRCs cannot resynchronise past it); the files are scanned
+    once up front so what is skipped is reported and counted in ``SKIPPED_CORRUPT``.
     """
     files = fileio.expand_inputs(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
+    READ_FILES.update((path, compression) for path in files)
+    if skip_corrupt:
+        _scan_for_skipping(files, compression)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     pipelines = input_context.num_input_pipelines if input_context else 1
     shard_files = pipelines > 1 and len(files) >= pipelines
@@ -128,7 +135,10 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
         dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
     if is_training:
         dataset = dataset.shuffle(len(files), seed=seed)
-    read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "")  # noqa: E731
+    if skip_corrupt:
+        read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "").ignore_errors()  # noqa: E731
+    else:
+        read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "")  # noqa: E731
     if len(files) > 1:
         dataset = dataset.interleave(read, cycle_length=min(len(files), 8), deterministic=True,
                                      num_parallel_calls=tf.data.AUTOTUNE)
@@ -158,15 +168,52 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def count_records(path, compression=None):
-    """Reads every record (CRCs checked); names the file and record index of the first bad one."""
+# (path, compression) of every file make_dataset opened in this process, to name a corrupt one.
+READ_FILES = set()
+# {path: index of its first corrupt record} for files read with skip_corrupt.
+SKIPPED_CORRUPT = {}
+
+
+def scan_records(path, compression=None):
+    """(number of readable records, index of the first corrupt record or None); CRCs are checked."""
     count = 0
     try:
         for _ in tf.data.TFRecordDataset(path, compression_type=compression or ""):
             count += 1
     except tf.errors.DataLossError:
-        raise UserError(f"TFRecord file {path} is corrupt at record {count}: regenerate it") from None
+        return count, count
+    return count, None
+
+
+def count_records(path, compression=None):
+    """Reads every record (CRCs checked); names the file and record index of the first bad one."""
+    count, bad = scan_records(path, compression)
+    if bad is not None:
+        raise UserError(f"TFRecord file {path} is corrupt at record {bad}: regenerate it")
     return count
+
+
+def describe_corruption(error):
+    """A one-line message for a DataLossError met while training: which file, which record."""
+    match = re.search(r"(corrupted|truncated) record at \d+", str(error))
+    detail = f"{match.group(0)} bytes" if match else str(error).strip().splitlines()[0][:200]
+    for path, compression in sorted(READ_FILES, key=lambda item: item[0]):
+        _, bad = scan_records(path, compression)
+        if bad is not None:
+            return (f"TFRecord file {path} is corrupt at record {bad} ({detail}): regenerate it, or pass "
+                    "--skip_corrupt_records to train on the records before the damage")
+    return f"the training data is corrupt ({detail}): regenerate it, or pass --skip_corrupt_records"
+
+
+def _scan_for_skipping(files, compression):
+    for path in files:
+        if path in SKIPPED_CORRUPT:
+            continue
+        _, bad = scan_records(path, compression)
+        if bad is not None:
+            SKIPPED_CORRUPT[path] = bad
+            logging.warning("--skip_corrupt_records: %s is corrupt at record %d; its remaining records are "
+                            "skipped", path, bad)
 
 
 def content_key(paths, settings):
