@@ -17,6 +17,14 @@ def _guarded(main):
         except UserError as error:
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)
+        except Exception as error:  # noqa: BLE001  (only storage failures are answered; the rest re-raise)
+            from bert_tf import fileio
+
+            message = fileio.storage_error_message(error)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_USER_ERROR)
 
     return wrapped
 

@@ -5,8 +5,10 @@ a full disk never leaves a partial file under the final name for a rerun to trus
 Paths go through ``tf.io.gfile`` so ``gs://`` works for TPU users.
 """
 import contextlib
+import errno
 import json
 import os
+import re
 import uuid
 
 import tensorflow as tf
@@ -49,6 +51,30 @@ def atomic_path(path):
     except BaseException:
         _remove(temp)
         raise
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EFBIG: "File too large",
+                   errno.EROFS: "Read-only file system", errno.EACCES: "Permission denied",
+                   errno.EDQUOT: "Disk quota exceeded"}
+
+
+def storage_error_message(error):
+    """One line for a failed write (disk full, file-size limit, read-only or unwritable path), else None.
+
+    Scripts print it instead of a traceback: the cause is the machine, not a bug.
+    """
+    text = str(error)
+    reason = _STORAGE_ERRNOS.get(getattr(error, "errno", None))
+    if reason is None:
+        reason = next((r for r in _STORAGE_ERRNOS.values() if r.lower() in text.lower()), None)
+    if reason is None or not isinstance(error, (OSError, tf.errors.OpError)):
+        return None
+    path = getattr(error, "filename", None)
+    if not path:
+        match = re.search(r"(?:name = |file |')?(/[^\s,;']+)", text)
+        path = match.group(1) if match else "the output"
+    return (f"cannot write {path} ({reason}): free disk space, fix the permissions or choose another "
+            "--output_dir; checkpoints and files saved before are kept")
 
 
 def write_text(path, text):
