@@ -48,6 +48,8 @@ def _final_weights(output_dir):
 
 def _assert_everything_readable(output_dir):
     """Every checkpoint the state file lists and a final model/ directory, if present, load."""
+    if not os.path.isdir(output_dir):
+        return
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     state = tf.train.get_checkpoint_state(checkpoint_dir) if os.path.isdir(checkpoint_dir) else None
     for path in (state.all_model_checkpoint_paths if state else []):
