@@ -55,6 +55,10 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
     flags.DEFINE_bool("overwrite_output_dir", False,
                       "Run even if another process holds --output_dir's lock.", flag_values=fv)
     flags.DEFINE_integer("seed", 42, "Random seed for initialisation and data order.", flag_values=fv)
+    flags.DEFINE_bool("skip_corrupt_records", False,
+                      "Train past corrupt TFRecord files (each is read up to its first bad record; what is "
+                      "skipped is reported and counted) instead of stopping with the file and record index.",
+                      flag_values=fv)
     define_peft_flags(fv)
 
 

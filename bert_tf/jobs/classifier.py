@@ -133,7 +133,8 @@ def run(flags):
             per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
             return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
                                         length_buckets=_buckets(flags) if is_training else None,
-                                        sequence_keys=("input_ids", "attention_mask", "token_type_ids"))
+                                        sequence_keys=("input_ids", "attention_mask", "token_type_ids"),
+                                        skip_corrupt=is_training and flags.skip_corrupt_records)
         return dataset_fn
 
     def evaluate(split, path, stats, model_only=False):

@@ -51,7 +51,8 @@ def _records_dataset(flags, setup, files, is_training, batch_size, context):
     spec = data.feature_spec(flags.max_seq_length, flags.max_predictions_per_seq, flags.dynamic_masking)
     per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
     dataset = records.make_dataset(files, spec, per_replica, is_training, seed=flags.seed, input_context=context,
-                                   drop_remainder=True, compression="GZIP" if flags.gzip else None)
+                                   drop_remainder=True, compression="GZIP" if flags.gzip else None,
+                                   skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
     if flags.dynamic_masking:
         tokenizer = setup.tokenizer
         pipeline = context.input_pipeline_id if context else 0
