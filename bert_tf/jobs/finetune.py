@@ -1,5 +1,6 @@
 """Steps the fine-tuning jobs (tagging, SQuAD, multiple choice) share around the trainer."""
 import json
+import math
 import os
 
 from bert_tf import fileio
@@ -26,6 +27,12 @@ def dataset_fn_for(flags, spec, path, is_training, batch_size, length_buckets=No
                                     sequence_keys=sequence_keys,
                                     skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
     return dataset_fn
+
+
+def predict(flags, trainer, dataset_fn, num_examples, keep_features=()):
+    """``trainer.predict`` over an evaluation file, with a progress bar counting its batches."""
+    return trainer.predict(dataset_fn, keep_features=keep_features, verbose=True,
+                           total_batches=math.ceil(num_examples / flags.eval_batch_size))
 
 
 def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, train_stats, eval_fn, meta):

@@ -78,7 +78,8 @@ def run(flags):
 
     def evaluate(split):
         examples, path, stats = splits[split]
-        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=("label_ids",))
+        outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size), len(examples),
+                                   keep_features=("label_ids",))
         gold = outputs["label_ids"].reshape(-1)
         labelled = gold >= 0
         predicted = outputs["probabilities"].argmax(-1)

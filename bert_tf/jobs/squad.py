@@ -84,7 +84,7 @@ def run(flags):
 
     def answer(split, prepared, prefix):
         examples, windows, path, stats = prepared
-        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size))
+        outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size), len(windows))
         predictions, nbest, null_odds = data.decode(
             examples, windows, outputs["start_logits"], outputs["end_logits"], flags.n_best_size,
             flags.max_answer_length, flags.version_2_with_negative, flags.null_score_diff_threshold)

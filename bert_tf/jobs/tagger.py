@@ -88,7 +88,8 @@ def run(flags):
     def predict_tags(split, sentences, source):
         path, stats = data.cached_records(sentences, [source], cache_dir, split, setup.tokenizer,
                                           flags.max_seq_length, label_list)
-        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=("label_ids",))
+        outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size),
+                                   len(sentences), keep_features=("label_ids",))
         predicted = data.word_predictions(outputs["label_ids"], outputs["logits"], label_list,
                                           [len(s.words) for s in sentences], fallback)
         return predicted, stats
