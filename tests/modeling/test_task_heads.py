@@ -91,3 +91,20 @@ def test_save_hf_then_load_weights_round_trip(tmp_path, task, num_labels):
     inputs = features()
     for key, value in model(inputs).items():
         np.testing.assert_allclose(reloaded(inputs)[key].numpy(), value.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_saved_tagger_and_qa_models_run_in_hugging_face(tmp_path):
+    inputs = features()
+    valid = inputs["attention_mask"].numpy().astype(bool)
+    for model in (tasks.TokenTagger(config(), num_labels=4), tasks.SpanQA(config())):
+        model.build_with_dummies()
+        path = checkpoints.save_hf(model, str(tmp_path / model.task), meta={"task": model.task})
+        hf_outputs = model.hf_class.from_pretrained(path)(**inputs)
+        ours = model(inputs)
+        if model.task == "tagging":
+            np.testing.assert_allclose(hf_outputs.logits.numpy(), ours["logits"].numpy(), rtol=1e-5, atol=1e-5)
+        else:
+            # Ours pushes padding positions to -10000; the real positions agree.
+            for key in ("start_logits", "end_logits"):
+                np.testing.assert_allclose(getattr(hf_outputs, key).numpy()[valid], ours[key].numpy()[valid],
+                                           rtol=1e-5, atol=1e-5)
