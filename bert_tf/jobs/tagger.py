@@ -1,4 +1,5 @@
 """Token tagging (POS, NER, chunking) from CoNLL files: convert, train, evaluate, predict, save."""
+import copy
 import os
 
 from absl import flags as absl_flags
@@ -73,7 +74,11 @@ def run(flags):
     fallback = "O" if "O" in label_list else label_list[0]
 
     def model_fn():
-        return common.load_init(TokenTagger(setup.config, num_labels=len(label_list)), setup)
+        # Tag names in config.json let Hugging Face pipelines loading the saved model print them.
+        config = copy.deepcopy(setup.config)
+        config.id2label = dict(enumerate(label_list))
+        config.label2id = {tag: i for i, tag in enumerate(label_list)}
+        return common.load_init(TokenTagger(config, num_labels=len(label_list)), setup)
 
     num_train_steps = common.num_steps(flags, train_stats["num_examples"]) if flags.do_train else 1
     trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,

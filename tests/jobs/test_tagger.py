@@ -50,6 +50,8 @@ def test_train_eval_predict_then_reload(tmp_path, tiny_checkpoint, flag_values):
     with open(os.path.join(out, "model", "bert_tf.json")) as f:
         meta = json.load(f)
     assert meta == {"task": "tagging", "labels": sorted(set(LEXICON.values())), "max_seq_length": 24}
+    with open(os.path.join(out, "model", "config.json")) as f:
+        assert json.load(f)["id2label"] == {str(i): tag for i, tag in enumerate(meta["labels"])}
 
     lines = open(os.path.join(out, tagger.PREDICTIONS_FILE)).read().split("\n")
     rows = [line.split("\t") for line in lines if line]
