@@ -134,8 +134,16 @@ class ServingModule(tf.Module):
             tf.gather(tf.ragged.range(pieces.row_lengths()).flat_values, pieces.values.value_rowids()))
         return words, flat, word_of_piece
 
+    @staticmethod
+    def _same_batch(first, second, names):
+        return tf.debugging.assert_equal(tf.size(first), tf.size(second),
+                                         message=f"{names[0]} and {names[1]} must have one entry per example")
+
     def serve_text(self, text, text_pair=None):
-        return self.run_ids(**self.tokenizer(text, text_pair))
+        if text_pair is None:
+            return self.run_ids(**self.tokenizer(text))
+        with tf.control_dependencies([self._same_batch(text, text_pair, PAIR_INPUTS)]):
+            return self.run_ids(**self.tokenizer(tf.identity(text), text_pair))
 
     def serve_tagging(self, text):
         _, pieces, word_of_piece = self._words(text)
@@ -153,6 +161,8 @@ class ServingModule(tf.Module):
         return outputs
 
     def serve_squad(self, question, context):
+        with tf.control_dependencies([self._same_batch(question, context, TEXT_INPUTS["squad"])]):
+            question = tf.identity(question)
         query = self.tokenizer.word_pieces(question)
         query = self.tokenizer.keep_first(query, tf.minimum(query.row_lengths(), self.max_query_length))
         words, pieces, word_of_piece = self._words(context)
