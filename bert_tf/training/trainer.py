@@ -338,6 +338,7 @@ class Trainer:
         bar = progress.Bar(num_train_steps, initial=start_step, unit="step", enabled=verbose)
         step, log_started, log_step = start_step, time.time(), start_step
         stopped_early = False
+        train_seconds = 0.0  # time inside training steps only (tracing included; eval and saving not)
         try:
             while step < num_train_steps:
                 boundaries = [num_train_steps, _next_multiple(step, self.save_checkpoints_steps),
@@ -345,8 +346,10 @@ class Trainer:
                 if eval_fn and eval_steps:
                     boundaries.append(_next_multiple(step, eval_steps))
                 chunk = min(self.steps_per_execution, min(boundaries) - step)
+                chunk_started = time.time()
                 try:
                     self._train_steps(iterator, tf.constant(chunk, tf.int32))
+                    train_seconds += time.time() - chunk_started
                 except tf.errors.DataLossError as error:
                     raise UserError(records.describe_corruption(error)) from None
                 step += chunk
@@ -377,7 +380,7 @@ class Trainer:
         if stopped_early:
             save(step)
         return {"global_step": step, "train_history": history, "eval_history": eval_history,
-                "best": best.summary(), "stopped_early": stopped_early,
+                "best": best.summary(), "stopped_early": stopped_early, "train_seconds": train_seconds,
                 "skipped_batches": int(self.skipped_batches.numpy()),
                 "corrupt_files_skipped": dict(records.SKIPPED_CORRUPT)}
 
