@@ -7,7 +7,7 @@ import tensorflow as tf
 import tf_keras
 
 from bert_tf import config as config_lib
-from bert_tf import distribute
+from bert_tf import distribute, fileio
 from bert_tf.errors import UserError
 from bert_tf.modeling import checkpoints
 from bert_tf.tokenization import HostTokenizer
@@ -55,6 +55,8 @@ def resolve_model(flags):
         raise UserError("pass --init_checkpoint (pretrained weights) or --bert_config_file (train from scratch)")
     if flags.bert_config_file and not init:
         config.vocab_size = tokenizer.vocab_size
+    if flags.bert_config_file and init:
+        _check_config_matches_checkpoint(config, init)
     if config.vocab_size != tokenizer.vocab_size:
         raise UserError(f"the vocab file has {tokenizer.vocab_size} tokens but the model config says vocab_size="
                         f"{config.vocab_size}: use the vocab that came with the checkpoint")
@@ -71,10 +73,40 @@ def resolve_model(flags):
 TPU_PATH_FLAGS = ("input_file", "output_dir", "cache_dir")
 
 
+# The config fields that fix weight shapes: a checkpoint loads only into a model that agrees on them.
+ARCHITECTURE_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size")
+
+
+def _check_config_matches_checkpoint(config, init):
+    """Refuses --bert_config_file describing another model size than --init_checkpoint, before any work."""
+    path = checkpoints.checkpoint_config_path(init)
+    if path is None:
+        return
+    try:
+        stored = fileio.read_json(path)  # raw: unknown keys in a checkpoint's own config do not matter here
+    except ValueError:
+        return
+    differing = [f"{key}={getattr(config, key)} vs {stored[key]}" for key in ARCHITECTURE_KEYS
+                 if key in stored and getattr(config, key) != stored[key]]
+    if differing:
+        raise UserError(f"--bert_config_file does not describe the --init_checkpoint model ({', '.join(differing)}): "
+                        "leave --bert_config_file out to use the checkpoint's own config")
+
+
 def strategy_from(flags):
     """The strategy from --strategy/--tpu/--num_gpus; jobs call it before any other TensorFlow op."""
     paths = {name: getattr(flags, name, None) for name in TPU_PATH_FLAGS}
     return distribute.get_strategy(flags.strategy, flags.tpu, flags.num_gpus, paths=paths)
+
+
+def check_training_flags(flags):
+    """Refuses non-positive sizes, counts and rates up front, before any data is converted."""
+    for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps", "log_steps",
+                 "steps_per_execution", "num_train_epochs", "learning_rate"):
+        value = getattr(flags, name, None)
+        if value is not None and value <= 0:
+            raise UserError(f"--{name}={value} must be positive")
 
 
 def num_steps(flags, num_examples):
