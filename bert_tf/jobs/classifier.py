@@ -17,7 +17,7 @@ from bert_tf.modeling import checkpoints
 from bert_tf.modeling.tasks import SequenceClassifier
 from bert_tf.training import metrics
 
-DEFAULT_BUCKETS = "32,64,128,256,512"
+DEFAULT_BUCKETS = "16,24,32,48,64,96,128,192,256,384,512"
 
 
 def define_flags(fv=absl_flags.FLAGS):
@@ -87,7 +87,13 @@ def run(flags):
         raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
     if not flags.output_dir:
         raise UserError("--output_dir is required")
-    # First: multi-worker collectives must be configured before any other TensorFlow op runs.
+    if flags.do_eval and not (flags.dev_file or flags.tfds_name):
+        raise UserError("--dev_file is required with --do_eval")
+    if flags.do_predict and not (flags.test_file or flags.tfds_name):
+        raise UserError("--test_file is required with --do_predict")
+    if flags.do_train:
+        common.check_training_flags(flags)
+    # First TensorFlow work: multi-worker collectives must be configured before any other op runs.
     strategy = common.strategy_from(flags)
     fileio.ensure_dir(flags.output_dir)
     regression = flags.task_type == "regression"
@@ -161,6 +167,7 @@ def run(flags):
         if flags.metric_for_best_model:
             trainer.restore_best()
         results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
+                            "train_seconds": summary["train_seconds"],
                             "stopped_early": summary["stopped_early"], **train_stats}
         if trainer.is_chief:
             checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
