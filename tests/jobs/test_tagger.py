@@ -60,11 +60,19 @@ def test_train_eval_predict_then_reload(tmp_path, tiny_checkpoint, flag_values):
     correct = sum(r[1] == r[2] for r in rows) / len(rows)
     assert correct == pytest.approx(evaluation["token_accuracy"])
 
-    # The saved model alone (tags from its metadata) evaluates to the same figures.
+    # The saved model alone (tags from its metadata) evaluates to the same figures, and tags a file
+    # of bare tokens.
+    untagged = tmp_path / "words.conll"
+    untagged.write_text("the\nalabama\nstate\n\nanarchism\n")
     again = flag_values(tagger.define_flags, [f"--init_checkpoint={out}", f"--dev_file={data}",
-                                              f"--output_dir={tmp_path / 'eval'}", "--max_seq_length=24",
-                                              "--do_eval"])
-    assert tagger.run(again)["eval"]["token_accuracy"] == pytest.approx(evaluation["token_accuracy"])
+                                              f"--test_file={untagged}", f"--output_dir={tmp_path / 'eval'}",
+                                              "--max_seq_length=24", "--do_eval", "--do_predict"])
+    reloaded = tagger.run(again)
+    assert reloaded["eval"]["token_accuracy"] == pytest.approx(evaluation["token_accuracy"])
+    assert "test" not in reloaded and not (tmp_path / "eval" / "test_results.json").exists()
+    rows = [line.split("\t") for line in (tmp_path / "eval" / tagger.PREDICTIONS_FILE).read_text().splitlines()]
+    assert [r[0] for r in rows] == ["the", "alabama", "state", "", "anarchism", ""]  # a blank line ends each sentence
+    assert all(len(r) == 2 and r[1] in meta["labels"] for r in rows if r[0])
 
 
 def test_bad_conll_line_is_one_line_error(tmp_path, tiny_checkpoint):
