@@ -249,23 +249,35 @@ class GraphTokenizer(tf.Module):
         positions = tf.ragged.range(ragged.row_lengths())
         return tf.ragged.boolean_mask(ragged, positions < tf.expand_dims(lengths, 1))
 
-    def pack(self, segments):
-        """[CLS] a [SEP] (b [SEP]) from ragged id segments -> padded int32 model inputs."""
+    def pack(self, segments, pad_to_longest=False):
+        """[CLS] a [SEP] (b [SEP]) from ragged id segments -> padded int32 model inputs.
+
+        Pads to ``max_seq_length``, or with ``pad_to_longest`` only to the batch's longest row, so
+        short requests do not pay for attention over padding (serving does this).
+        """
         import tensorflow_text as tf_text
 
         ids, type_ids = tf_text.combine_segments(segments, start_of_sequence_id=self.cls_id,
                                                  end_of_segment_id=self.sep_id)
-        input_ids, attention_mask = tf_text.pad_model_inputs(ids, self.max_seq_length, pad_value=self.pad_id)
-        token_type_ids, _ = tf_text.pad_model_inputs(type_ids, self.max_seq_length)
+        if pad_to_longest:
+            # At least [CLS] [SEP] wide, so an empty batch still has a shape the model accepts.
+            shape = tf.stack([ids.nrows(), tf.maximum(tf.reduce_max(ids.row_lengths()), 2)])
+            input_ids = ids.to_tensor(default_value=self.pad_id, shape=shape)
+            attention_mask = tf.ones_like(ids).to_tensor(default_value=0, shape=shape)
+            token_type_ids = type_ids.to_tensor(default_value=0, shape=shape)
+        else:
+            input_ids, attention_mask = tf_text.pad_model_inputs(ids, self.max_seq_length, pad_value=self.pad_id)
+            token_type_ids, _ = tf_text.pad_model_inputs(type_ids, self.max_seq_length)
         return {"input_ids": tf.cast(input_ids, tf.int32),
                 "attention_mask": tf.cast(attention_mask, tf.int32),
                 "token_type_ids": tf.cast(token_type_ids, tf.int32)}
 
-    def __call__(self, text, text_pair=None):
+    def __call__(self, text, text_pair=None, pad_to_longest=False):
         a = self.word_pieces(text)
         if text_pair is None:
-            return self.pack([self.keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))])
+            return self.pack([self.keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))],
+                             pad_to_longest)
         b = self.word_pieces(text_pair)
         keep_a, keep_b = truncated_lengths(a.row_lengths(), b.row_lengths(),
                                            tf.constant(self.max_seq_length - 3, tf.int64))
-        return self.pack([self.keep_first(a, keep_a), self.keep_first(b, keep_b)])
+        return self.pack([self.keep_first(a, keep_a), self.keep_first(b, keep_b)], pad_to_longest)

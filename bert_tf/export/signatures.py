@@ -3,7 +3,9 @@
 The module built here holds the model, the in-graph tokenizer and the label names; once saved
 it needs only TensorFlow and TensorFlow Text to load and run (no bert_tf, no transformers).
 
-Signatures by task (every output has the batch as its first dimension, as TF Serving wants):
+Signatures by task (every output has the batch as its first dimension, as TF Serving wants;
+``L`` is the longest example of the request after tokenization, at most ``max_seq_length``:
+the text signatures pad to it rather than to ``max_seq_length``, so short requests run fast):
 
 * classification: ``logits`` [B, C], ``probabilities`` [B, C], ``label_id`` [B], ``label`` [B].
 * regression: ``score`` [B].
@@ -122,8 +124,10 @@ class ServingModule(tf.Module):
 
     # -- raw text in -------------------------------------------------------------------------------
 
-    def _pad(self, ragged, value):
-        return ragged.to_tensor(default_value=value, shape=[None, self.tokenizer.max_seq_length])
+    @staticmethod
+    def _pad(ragged, features):
+        """Per-position values (-1 on padding) as wide as the packed ``features``."""
+        return ragged.to_tensor(default_value=-1, shape=tf.shape(features["input_ids"], out_type=tf.int64))
 
     def _words(self, text):
         """Whitespace words of ``text`` and, per kept piece position, the index of its word."""
@@ -141,9 +145,9 @@ class ServingModule(tf.Module):
 
     def serve_text(self, text, text_pair=None):
         if text_pair is None:
-            return self.run_ids(**self.tokenizer(text))
+            return self.run_ids(**self.tokenizer(text, pad_to_longest=True))
         with tf.control_dependencies([self._same_batch(text, text_pair, PAIR_INPUTS)]):
-            return self.run_ids(**self.tokenizer(tf.identity(text), text_pair))
+            return self.run_ids(**self.tokenizer(tf.identity(text), text_pair, pad_to_longest=True))
 
     def serve_tagging(self, text):
         _, pieces, word_of_piece = self._words(text)
@@ -152,9 +156,10 @@ class ServingModule(tf.Module):
         cut_word = word_of_piece.to_tensor(default_value=tf.int64.max, shape=[None, budget + 1])[:, budget]
         keep = word_of_piece < cut_word[:, tf.newaxis]
         pieces, word_of_piece = tf.ragged.boolean_mask(pieces, keep), tf.ragged.boolean_mask(word_of_piece, keep)
-        outputs = self.run_ids(**self.tokenizer.pack([pieces]))
+        features = self.tokenizer.pack([pieces], pad_to_longest=True)
+        outputs = self.run_ids(**features)
         edge = -tf.ones([tf.shape(text)[0], 1], tf.int64)
-        word_index = self._pad(tf.concat([edge, word_of_piece, edge], axis=1), -1)
+        word_index = self._pad(tf.concat([edge, word_of_piece, edge], axis=1), features)
         previous = tf.pad(word_index[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
         outputs["word_index"] = tf.cast(word_index, tf.int32)
         outputs["word_start"] = tf.cast((word_index >= 0) & (word_index != previous), tf.int32)
@@ -171,11 +176,12 @@ class ServingModule(tf.Module):
         query = self.tokenizer.keep_first(query, keep_query)
         pieces = self.tokenizer.keep_first(pieces, keep_context)
         word_of_piece = self.tokenizer.keep_first(word_of_piece, keep_context)
-        outputs = self.run_ids(**self.tokenizer.pack([query, pieces]))
+        features = self.tokenizer.pack([query, pieces], pad_to_longest=True)
+        outputs = self.run_ids(**features)
         # Word index of every position: -1 on [CLS], the question and [SEP]s.
         batch = tf.shape(question)[0]
         edge = -tf.ones([batch, 1], tf.int64)
-        word_index = self._pad(tf.concat([edge, -tf.ones_like(query), edge, word_of_piece], axis=1), -1)
+        word_index = self._pad(tf.concat([edge, -tf.ones_like(query), edge, word_of_piece], axis=1), features)
         first = tf.gather(word_index, outputs["start_position"], batch_dims=1)
         last = tf.gather(word_index, outputs["end_position"], batch_dims=1)
         words = tf.concat([words.to_tensor(""), tf.fill([batch, 1], "")], axis=1)  # never zero columns

@@ -30,19 +30,23 @@ def test_tagging_outputs_align_with_training_tokenization(tagger_dir, exports):
         {"name": "text", "signature": "serving_default", "inputs": {"text": SENTENCES}},
         {"name": "ids", "signature": "serve_ids", "inputs": {k: v.tolist() for k, v in features.items()}}])
     assert got["imported"] == []
-    for name in ("text", "ids"):
+    longest = int(features["attention_mask"].sum(-1).max())
+    assert longest < MAX_SEQ_LENGTH  # the text signature pads to the longest example only
+    for name, width in (("text", longest), ("ids", MAX_SEQ_LENGTH)):
         out = got[name]
         assert "error" not in out, out
-        np.testing.assert_allclose(out["logits"], expected["logits"], atol=1e-5)
-        np.testing.assert_allclose(out["probabilities"], expected["probabilities"], atol=1e-5)
-        tag_id = expected["probabilities"].argmax(-1)
+        assert np.array(out["logits"]).shape == (len(SENTENCES), width, len(TAGS))
+        # Positions past the longest example are padding, where the model's outputs mean nothing.
+        np.testing.assert_allclose(out["logits"], expected["logits"][:, :width], atol=1e-5)
+        np.testing.assert_allclose(out["probabilities"], expected["probabilities"][:, :width], atol=1e-5)
+        tag_id = expected["probabilities"][:, :width].argmax(-1)
         assert out["tag_id"] == tag_id.tolist()
         for row, (f, _) in enumerate(encoded):
             length = int(f["input_mask"].sum())
             assert out["token"][row][:length] == host.convert_ids_to_tokens(f["input_ids"][:length])
-            assert out["token"][row][length:] == [""] * (MAX_SEQ_LENGTH - length)
+            assert out["token"][row][length:] == [""] * (width - length)
             assert out["tag"][row] == [""] + [TAGS[t] for t in tag_id[row][1:length - 1]] + \
-                [""] * (MAX_SEQ_LENGTH - length + 1)
+                [""] * (width - length + 1)
     text = got["text"]
     for row, (f, k) in enumerate(encoded):
         starts = [i for i, label in enumerate(f["label_ids"]) if label != tagging.IGNORE_LABEL]
@@ -74,15 +78,16 @@ def test_squad_best_span_and_answer_text(squad_dir, exports):
     got = run_fresh(exports["squad"], [
         {"name": "text", "signature": "serving_default", "inputs": {"question": questions, "context": contexts}},
         {"name": "ids", "signature": "serve_ids", "inputs": {k: v.tolist() for k, v in features.items()}}])
-    for name in ("text", "ids"):
+    longest = int(features["attention_mask"].sum(-1).max())
+    for name, width in (("text", longest), ("ids", 48)):
         out = got[name]
         assert "error" not in out, out
-        np.testing.assert_allclose(out["start_logits"], expected["start_logits"], atol=1e-5)
-        np.testing.assert_allclose(out["end_logits"], expected["end_logits"], atol=1e-5)
+        np.testing.assert_allclose(out["start_logits"], expected["start_logits"][:, :width], atol=1e-5)
+        np.testing.assert_allclose(out["end_logits"], expected["end_logits"][:, :width], atol=1e-5)
     out = got["text"]
     for b, (_, mask, types, word_of_position, words) in enumerate(rows):
         start, end = expected["start_logits"][b], expected["end_logits"][b]
-        context = [i for i in range(48) if types[i] == 1 and mask[i] and word_of_position[i] >= 0]
+        context = [i for i in range(longest) if types[i] == 1 and mask[i] and word_of_position[i] >= 0]
         spans = [(start[i] + end[j], i, j) for i in context for j in context if i <= j < i + 5]
         null = start[0] + end[0]
         assert abs(out["no_answer_score"][b] - null) < 1e-4
