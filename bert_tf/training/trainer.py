@@ -149,6 +149,10 @@ class Trainer:
         # All-reduce before clipping: the clip must see the global gradient, as one device would.
         context = tf.distribute.get_replica_context()
         grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        # Embedding gradients arrive as IndexedSlices with one row per lookup; the global norm of
+        # those rows is not the norm of the gradient (repeated ids are not summed) and depends on
+        # how the batch was split over replicas. Summing them first makes the clip exact.
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
         if self.nan_policy == "skip_batch":
             bad_replicas = context.all_reduce(tf.distribute.ReduceOp.SUM,
