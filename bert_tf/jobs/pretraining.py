@@ -116,6 +116,9 @@ def run(flags):
         raise UserError(f"--num_train_steps={flags.num_train_steps} must be positive")
     if flags.max_eval_steps <= 0:
         raise UserError(f"--max_eval_steps={flags.max_eval_steps} must be positive")
+    # Before any TensorFlow op (check_records reads a record): multi-worker collectives are
+    # configured at start-up.
+    strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     compression = "GZIP" if flags.gzip else None
     files = fileio.expand_inputs(flags.input_file)
@@ -127,7 +130,6 @@ def run(flags):
         data.check_records(eval_files[0], flags.max_seq_length, flags.max_predictions_per_seq,
                            flags.dynamic_masking, compression)
     fileio.ensure_dir(flags.output_dir)
-    strategy = common.strategy_from(flags)
 
     def model_fn():
         return common.load_init(BertPretrainingModel(setup.config), setup)
