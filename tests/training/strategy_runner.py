@@ -1,4 +1,4 @@
-"""Runs classifier jobs in a fresh process whose CPU is split into logical devices.
+"""Runs classifier (or, with --job=pretraining, pretraining) jobs in a fresh process whose CPU is split into logical devices.
 
 Logical devices must be configured before TensorFlow initialises its devices, which pytest's
 process has long done, so tests start this script as a subprocess:
@@ -47,7 +47,9 @@ def main(argv):
         tf.config.experimental.enable_op_determinism()
     from absl import flags
 
-    from bert_tf.jobs import classifier, common
+    from bert_tf.jobs import classifier, common, pretraining
+
+    job = {"classifier": classifier, "pretraining": pretraining}[options.get("job", "classifier")]
 
     # The job keeps its trainer to itself; catch it to report what each worker holds in memory
     # (non-chief workers write no checkpoint to read it from).
@@ -70,9 +72,9 @@ def main(argv):
     report = []
     for index, run_argv in enumerate(runs):
         fv = flags.FlagValues()
-        classifier.define_flags(fv)
+        job.define_flags(fv)
         fv(["runner"] + run_argv)
-        result = classifier.run(fv)
+        result = job.run(fv)
         trainer = captured["trainer"]
         arrays = {f"model/{v.name}": v.numpy() for v in trainer.model.weights}
         if trainer.is_chief:
@@ -80,7 +82,7 @@ def main(argv):
         npz = f"{options['report']}.{index}.npz"
         np.savez(npz, **{k.replace("/", "|"): v for k, v in arrays.items()})
         report.append({"weights": npz, "train_history": captured["summary"]["train_history"],
-                       "global_step": result["train"]["global_step"], "eval": result.get("eval"),
+                       "global_step": captured["summary"]["global_step"], "eval": result.get("eval"),
                        "is_chief": trainer.is_chief})
     with open(options["report"], "w") as f:
         json.dump(report, f)

@@ -14,8 +14,8 @@ from tests import workloads
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "strategy_runner.py")
 
 
-def _runner_command(report, runs, cpus):
-    command = [workloads.PYTHON, RUNNER, f"--cpus={cpus}", f"--report={report}"]
+def _runner_command(report, runs, cpus, job="classifier"):
+    command = [workloads.PYTHON, RUNNER, f"--cpus={cpus}", f"--report={report}", f"--job={job}"]
     for argv in runs:
         command += ["--"] + argv
     return command
@@ -30,10 +30,10 @@ def _read_report(report):
     return results
 
 
-def _run_runner(tmp_path, runs, cpus=2, timeout=300):
+def _run_runner(tmp_path, runs, cpus=2, timeout=300, job="classifier"):
     report = str(tmp_path / "report.json")
     try:
-        done = subprocess.run(_runner_command(report, runs, cpus), capture_output=True, text=True, timeout=timeout,
+        done = subprocess.run(_runner_command(report, runs, cpus, job), capture_output=True, text=True, timeout=timeout,
                               env=workloads.tool_env())
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"strategy runner timed out after {timeout}s") from error
@@ -148,3 +148,76 @@ def test_xla_with_several_cpu_replicas_is_refused_before_work_starts(tmp_path, t
     assert ("UserError: --jit_compile with 2 CPU replicas fails in TensorFlow (XLA cannot read a variable placed "
             "on another CPU device): drop --jit_compile") in done.stderr
     assert not os.path.exists(tmp_path / "out" / "checkpoints")
+
+
+@pytest.fixture(scope="module")
+def pretraining_workload(tmp_path_factory, corpus_file, vocab_file):
+    """Tiny pretraining records and a dropout-free config; returns an argv maker."""
+    from bert_tf.data import pretraining as pretraining_data
+    from bert_tf.tokenization import HostTokenizer
+
+    directory = tmp_path_factory.mktemp("pretraining")
+    records = str(directory / "train.tfrecord")
+    settings = pretraining_data.Settings(max_seq_length=32, max_predictions_per_seq=5, dupe_factor=1)
+    pretraining_data.create_pretraining_data(corpus_file, records, HostTokenizer(vocab_file), settings,
+                                             verbose=False)
+    config = directory / "config.json"
+    config.write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                                  "intermediate_size": 128, "max_position_embeddings": 64,
+                                  "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
+
+    def argv(output_dir, **extra):
+        flags = {"input_file": records, "vocab_file": vocab_file, "bert_config_file": str(config),
+                 "output_dir": output_dir, "max_seq_length": 32, "max_predictions_per_seq": 5,
+                 "train_batch_size": 8, "num_train_steps": 3, "num_warmup_steps": 0, "learning_rate": 1e-3,
+                 "log_steps": 1, "save_checkpoints_steps": 1000, "seed": 5}
+        flags.update(extra)
+        return [f"--{k}={v}" for k, v in flags.items()]
+
+    return argv
+
+
+def test_mirrored_pretraining_equals_one_device(tmp_path, pretraining_workload):
+    single, mirrored = _run_runner(tmp_path, [pretraining_workload(str(tmp_path / "single"), strategy="cpu"),
+                                              pretraining_workload(str(tmp_path / "mirrored"), strategy="mirrored")],
+                                   job="pretraining")
+    assert single["global_step"] == mirrored["global_step"] == 3
+    for name in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"):
+        np.testing.assert_allclose([h[name] for h in mirrored["train_history"]],
+                                   [h[name] for h in single["train_history"]], rtol=1e-5, atol=1e-6, err_msg=name)
+    _assert_same_weights(single["arrays"], mirrored["arrays"], atol=2e-5)
+
+
+def test_multi_worker_pretraining_workers_agree(tmp_path, pretraining_workload):
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    processes, reports = [], []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        reports.append(str(tmp_path / f"worker{index}.json"))
+        argv = pretraining_workload(str(tmp_path / f"out{index}"), strategy="multi_worker")
+        processes.append(subprocess.Popen(_runner_command(reports[-1], [argv], cpus=1, job="pretraining"),
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          start_new_session=True, env=workloads.tool_env(TF_CONFIG=tf_config)))
+    deadline = time.time() + 300
+    try:
+        errors = []
+        for process in processes:
+            _, err = process.communicate(timeout=max(1, deadline - time.time()))
+            if process.returncode != 0:
+                errors.append(err[-3000:])
+        assert not errors, errors
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+    chief, worker = (_read_report(r)[0] for r in reports)
+    assert chief["global_step"] == worker["global_step"] == 3
+    np.testing.assert_allclose([h["loss"] for h in worker["train_history"]],
+                               [h["loss"] for h in chief["train_history"]], rtol=1e-6)
+    chief_weights = {k: v for k, v in chief["arrays"].items() if k.startswith("model/bert_pretraining/")}
+    worker_weights = {k: v for k, v in worker["arrays"].items() if k.startswith("model/bert_pretraining/")}
+    assert len(chief_weights) > 20
+    _assert_same_weights(chief_weights, worker_weights, atol=0)
+    assert {"checkpoints", "model", "train_metrics.jsonl"} <= set(os.listdir(tmp_path / "out0"))
+    assert os.listdir(tmp_path / "out1") == []
