@@ -235,7 +235,8 @@ def test_dynamic_masking_draws_fresh_masks(tmp_path, corpus_file, vocab_file, to
 
 def test_fast_serializer_matches_protobuf():
     rng = np.random.RandomState(0)
-    features = {"input_ids": rng.randint(0, 2 ** 34, (5, 7)), "small": rng.randint(0, 3, (5, 1)),
+    features = {"input_ids": rng.randint(0, 2 ** 27, (5, 7)), "ids": rng.randint(0, 30522, (5, 9)),
+                "small": rng.randint(0, 3, (5, 1)),
                 "weights": rng.rand(5, 3).astype(np.float32)}
     for row, raw in enumerate(pretraining.serialize_examples(features)):
         expected = records.to_example({k: v[row] for k, v in features.items()})
@@ -273,3 +274,20 @@ def test_nsp_balance_and_short_targets_on_short_sentences():
     # sequences, and the short ones are many (a document yields more of them).
     _, short = _synthetic_instances(short_seq_prob=1.0)
     assert short.mean() < 0.55 * lengths.mean() and short.min() == 5 + 5 + 3, short.mean()
+
+
+@pytest.mark.parametrize("lower", [True, False])
+def test_line_tokenizer_equals_host_tokenizer(corpus_file, vocab_file, lower):
+    host = HostTokenizer(vocab_file, do_lower_case=lower)
+    lines = [line.strip() for line in open(corpus_file, encoding="utf-8") if line.strip()]
+    lines += ["Plain ASCII: punctuation!?, (brackets) {braces} 3.14 e.g. x-y_z a/b 'q' \"dq\" #hash $5 ~tilde",
+              "a" * 99 + " " + "b" * 101 + " supercalifragilisticexpialidocious",
+              "Literal [MASK] and [SEP] tokens", "tab\tseparated\tline", "Café Ærøskøbing naïve", "中文字 mixed",
+              "control\x07char", "emoji 🙂 end", "", "   ", "UPPER lower MiXeD", "dots... and -- dashes"]
+    flat, lengths = pretraining.LineTokenizer(host)(lines)
+    expected = host.tokenize_ids(lines)
+    assert lengths.tolist() == [len(ids) for ids in expected]
+    assert flat.tolist() == [i for ids in expected for i in ids]
+    # Most lines of the corpus take the fast path: the comparison above covers it.
+    plain = sum(pretraining.LineTokenizer._PLAIN.match(line) is not None for line in lines)
+    assert plain > 0.8 * len(lines)
