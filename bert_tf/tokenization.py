@@ -255,10 +255,18 @@ class GraphTokenizer(tf.Module):
         Pads to ``max_seq_length``, or with ``pad_to_longest`` only to the batch's longest row, so
         short requests do not pay for attention over padding (serving does this).
         """
+        return self.pad(*self.combine(segments), pad_to_longest=pad_to_longest)
+
+    def combine(self, segments):
+        """Ragged (ids, type ids) of [CLS] a [SEP] (b [SEP])."""
         import tensorflow_text as tf_text
 
-        ids, type_ids = tf_text.combine_segments(segments, start_of_sequence_id=self.cls_id,
-                                                 end_of_segment_id=self.sep_id)
+        return tf_text.combine_segments(segments, start_of_sequence_id=self.cls_id, end_of_segment_id=self.sep_id)
+
+    def pad(self, ids, type_ids, pad_to_longest=False):
+        """Ragged ids and type ids -> dict of padded int32 model inputs (see ``pack``)."""
+        import tensorflow_text as tf_text
+
         if pad_to_longest:
             # At least [CLS] [SEP] wide, so an empty batch still has a shape the model accepts.
             shape = tf.stack([ids.nrows(), tf.maximum(tf.reduce_max(ids.row_lengths()), 2)])
@@ -272,12 +280,15 @@ class GraphTokenizer(tf.Module):
                 "attention_mask": tf.cast(attention_mask, tf.int32),
                 "token_type_ids": tf.cast(token_type_ids, tf.int32)}
 
-    def __call__(self, text, text_pair=None, pad_to_longest=False):
+    def segments(self, text, text_pair=None):
+        """Ragged id segments of ``text`` (and ``text_pair``), truncated to fit ``max_seq_length``."""
         a = self.word_pieces(text)
         if text_pair is None:
-            return self.pack([self.keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))],
-                             pad_to_longest)
+            return [self.keep_first(a, tf.minimum(a.row_lengths(), self.max_seq_length - 2))]
         b = self.word_pieces(text_pair)
         keep_a, keep_b = truncated_lengths(a.row_lengths(), b.row_lengths(),
                                            tf.constant(self.max_seq_length - 3, tf.int64))
-        return self.pack([self.keep_first(a, keep_a), self.keep_first(b, keep_b)], pad_to_longest)
+        return [self.keep_first(a, keep_a), self.keep_first(b, keep_b)]
+
+    def __call__(self, text, text_pair=None, pad_to_longest=False):
+        return self.pack(self.segments(text, text_pair), pad_to_longest)

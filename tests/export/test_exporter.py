@@ -99,3 +99,17 @@ def test_warmup_records_are_predict_requests(classifier_export):
     for request in logs:  # each warmup request runs as it is
         texts = tf.make_ndarray(request.inputs["text"])
         assert loaded.signatures["serving_default"](text=tf.constant(texts))["label"].shape == texts.shape
+
+
+def test_large_requests_run_grouped_by_length_in_request_order(classifier_dir, classifier_export):
+    import tensorflow_text  # noqa: F401
+
+    texts = [("word " * n).strip() + f" {i}" for i, n in enumerate([30, 1, 7, 0, 22, 3, 12, 5, 40, 2, 9])]
+    host = HostTokenizer(os.path.join(classifier_dir, "vocab.txt"))
+    features, _ = host.encode(texts, max_seq_length=MAX_SEQ_LENGTH)
+    expected = model_outputs(classifier_dir, {"input_ids": features["input_ids"],
+                                              "attention_mask": features["input_mask"],
+                                              "token_type_ids": features["segment_ids"]})
+    out = tf.saved_model.load(classifier_export).signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_allclose(out["logits"].numpy(), expected["logits"], atol=1e-5)
+    assert out["label"].numpy().astype(str).tolist() == [LABELS[i] for i in expected["logits"].argmax(-1)]
