@@ -8,12 +8,10 @@ error keeps its traceback.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
-import tensorflow as tf
 
 from bert_tf import distribute
 from bert_tf.errors import UserError
@@ -255,18 +253,6 @@ def _empty_dir(d):
     return path
 
 
-def _argv(flags):
-    argv = []
-    for name, value in flags.items():
-        if value is True:
-            argv.append(f"--{name}")
-        elif value is False:
-            argv.append(f"--no{name}")
-        elif value is not None:
-            argv.append(f"--{name}={value}")
-    return argv
-
-
 def _snapshot(directory):
     """{relative path: bytes} of every file under ``directory``."""
     found = {}
@@ -297,7 +283,7 @@ def test_classifier_bad_input(case_id, what, make_flags, expected, tmp_path, tin
             monkeypatch.setenv("TF_CONFIG", env)
     before = _snapshot(d)
     with pytest.raises(UserError) as error:
-        classifier.run(flag_values(classifier.define_flags, _argv(flags)))
+        classifier.run(flag_values(classifier.define_flags, workloads.to_argv(flags)))
     message = str(error.value)
     wanted = expected.format(d=d)
     if wanted.endswith("("):

@@ -36,6 +36,11 @@ def classifier_argv(checkpoint_dir, train_file, output_dir, num_train_steps=4, b
              "max_seq_length": 32, "length_buckets": "", "learning_rate": 1e-3, "warmup_proportion": 0.0,
              "log_steps": 1, "save_checkpoints_steps": 1000, "seed": 7}
     flags.update(extra)
+    return to_argv(flags)
+
+
+def to_argv(flags):
+    """{name: value} -> absl argv: True/False as --name/--noname, None left out."""
     argv = []
     for name, value in flags.items():
         if value is True:

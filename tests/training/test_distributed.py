@@ -85,27 +85,20 @@ def _free_ports(count):
     return ports
 
 
-def _model_arrays(result):
-    return {k: v for k, v in result["arrays"].items() if k.startswith("model/bert_classification/")}
+def _run_workers(tmp_path, argv_for, job="classifier", count=2, timeout=300):
+    """Runs ``count`` worker processes on 127.0.0.1 (free ports, TF_CONFIG each); returns their reports.
 
-
-def test_multi_worker_two_processes_agree_and_only_the_chief_writes(tmp_path, tiny_checkpoint):
-    """2 worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy (TF_CONFIG, free ports)."""
-    train = workloads.small_tsv(tmp_path / "train.tsv", 64)
-    dev = workloads.small_tsv(tmp_path / "dev.tsv", 24, offset=100)
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    All are killed if any is still running at the deadline, so a hung collective cannot hang CI.
+    """
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(count)]
     processes, reports = [], []
-    for index in range(2):
+    for index in range(count):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        report = str(tmp_path / f"worker{index}.json")
-        argv = workloads.classifier_argv(tiny_checkpoint, train, str(tmp_path / f"out{index}"),
-                                         strategy="multi_worker", num_train_steps=3, batch_size=8,
-                                         dev_file=dev, do_eval=True)
-        reports.append(report)
-        processes.append(subprocess.Popen(_runner_command(report, [argv], cpus=1), stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                          env=workloads.tool_env(TF_CONFIG=tf_config)))
-    deadline = time.time() + 300
+        reports.append(str(tmp_path / f"worker{index}.json"))
+        processes.append(subprocess.Popen(_runner_command(reports[-1], [argv_for(index)], cpus=1, job=job),
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          start_new_session=True, env=workloads.tool_env(TF_CONFIG=tf_config)))
+    deadline = time.time() + timeout
     try:
         errors = []
         for process in processes:
@@ -118,7 +111,20 @@ def test_multi_worker_two_processes_agree_and_only_the_chief_writes(tmp_path, ti
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-    chief, worker = (_read_report(r)[0] for r in reports)
+    return [_read_report(report)[0] for report in reports]
+
+
+def _model_arrays(result):
+    return {k: v for k, v in result["arrays"].items() if k.startswith("model/bert_classification/")}
+
+
+def test_multi_worker_two_processes_agree_and_only_the_chief_writes(tmp_path, tiny_checkpoint):
+    """2 worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy (TF_CONFIG, free ports)."""
+    train = workloads.small_tsv(tmp_path / "train.tsv", 64)
+    dev = workloads.small_tsv(tmp_path / "dev.tsv", 24, offset=100)
+    chief, worker = _run_workers(tmp_path, lambda index: workloads.classifier_argv(
+        tiny_checkpoint, train, str(tmp_path / f"out{index}"), strategy="multi_worker", num_train_steps=3,
+        batch_size=8, dev_file=dev, do_eval=True))
     assert chief["is_chief"] and not worker["is_chief"]
     assert chief["global_step"] == worker["global_step"] == 3
     np.testing.assert_allclose([h["loss"] for h in worker["train_history"]],
@@ -189,29 +195,8 @@ def test_mirrored_pretraining_equals_one_device(tmp_path, pretraining_workload):
 
 
 def test_multi_worker_pretraining_workers_agree(tmp_path, pretraining_workload):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes, reports = [], []
-    for index in range(2):
-        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        reports.append(str(tmp_path / f"worker{index}.json"))
-        argv = pretraining_workload(str(tmp_path / f"out{index}"), strategy="multi_worker")
-        processes.append(subprocess.Popen(_runner_command(reports[-1], [argv], cpus=1, job="pretraining"),
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                          start_new_session=True, env=workloads.tool_env(TF_CONFIG=tf_config)))
-    deadline = time.time() + 300
-    try:
-        errors = []
-        for process in processes:
-            _, err = process.communicate(timeout=max(1, deadline - time.time()))
-            if process.returncode != 0:
-                errors.append(err[-3000:])
-        assert not errors, errors
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-    chief, worker = (_read_report(r)[0] for r in reports)
+    chief, worker = _run_workers(tmp_path, lambda index: pretraining_workload(
+        str(tmp_path / f"out{index}"), strategy="multi_worker"), job="pretraining")
     assert chief["global_step"] == worker["global_step"] == 3
     np.testing.assert_allclose([h["loss"] for h in worker["train_history"]],
                                [h["loss"] for h in chief["train_history"]], rtol=1e-6)
