@@ -135,50 +135,8 @@ class Trainer:
         return int(self.optimizer.iterations.numpy())
 
     # ---- the compiled step -------------------------------------------------------------------
-    def _replica_step(self, features):
-        model, optimizer = self.model, self.optimizer
-        with tf.GradientTape() as tape:
-            outputs = model(features, training=True)
-            per_example = tf.cast(model.per_example_loss(features, outputs), tf.float32)
-            loss = tf.reduce_sum(per_example) / self.global_batch_size
-            scaled = optimizer.get_scaled_loss(loss) if self.mixed_precision == "fp16" else loss
-        variables = model.trainable_variables
-        grads = tape.gradient(scaled, variables)
-        if self.mixed_precision == "fp16":
-            grads = optimizer.get_unscaled_gradients(grads)
-        # All-reduce before clipping: the clip must see the global gradient, as one device would.
-        context = tf.distribute.get_replica_context()
-        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        # Embedding gradients arrive as IndexedSlices with one row per lookup; the global norm of
-        # those rows is not the norm of the gradient (repeated ids are not summed) and depends on
-        # how the batch was split over replicas. Summing them first makes the clip exact.
-        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
-        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
-        if self.nan_policy == "skip_batch":
-            bad_replicas = context.all_reduce(tf.distribute.ReduceOp.SUM,
-                                              tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32))
-            finite = bad_replicas == 0
-
-            def apply():
-                optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
-                return tf.constant(0, tf.int64)
-
-            skipped = tf.cond(finite, apply, lambda: tf.constant(1, tf.int64))
-            self.skipped_batches.assign_add(skipped)
-        else:
-            optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
-        if self.nan_policy == "skip_batch":
-            # Skipped batches are counted, not averaged into the logged loss.
-            finite_examples = tf.math.is_finite(per_example)
-            self.metrics["loss"].update_state(tf.where(finite_examples, per_example, 0.0),
-                                              sample_weight=tf.cast(finite_examples, tf.float32))
-        else:
-            self.metrics["loss"].update_state(per_example)
-        for name, (values, weights) in model.train_metrics(features, outputs).items():
-            self.metrics[name].update_state(values, sample_weight=weights)
-
-    def _replica_accumulate(self, features):
-        """One micro-batch of gradient accumulation: forward, backward, all-reduce, add."""
+    def _forward_backward(self, features):
+        """(outputs, per-example losses, loss, gradients summed over all replicas) for this replica's batch."""
         model, optimizer = self.model, self.optimizer
         with tf.GradientTape() as tape:
             outputs = model(features, training=True)
@@ -188,29 +146,64 @@ class Trainer:
         grads = tape.gradient(scaled, model.trainable_variables)
         if self.mixed_precision == "fp16":
             grads = optimizer.get_unscaled_gradients(grads)
+        # All-reduce before clipping: the clip must see the global gradient, as one device would.
         grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        for accumulator, grad in zip(self._accumulated, grads):
-            accumulator.assign_add(tf.cast(tf.convert_to_tensor(grad), tf.float32))
-        self._accumulated_loss.assign_add(loss)
-        self.metrics["loss"].update_state(per_example)
-        for name, (values, weights) in model.train_metrics(features, outputs).items():
+        # Embedding gradients arrive as IndexedSlices with one row per lookup; the global norm of
+        # those rows is not the norm of the gradient (repeated ids are not summed) and depends on
+        # how the batch was split over replicas. Summing them first makes the clip exact.
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return outputs, per_example, loss, grads
+
+    def _apply(self, grads, finite):
+        """Clips and applies; under nan_policy=skip_batch a non-finite ``finite`` skips and counts the update."""
+        optimizer, variables = self.optimizer, self.model.trainable_variables
+        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        if self.nan_policy != "skip_batch":
+            optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+            return
+
+        def apply():
+            optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+            return tf.constant(0, tf.int64)
+
+        self.skipped_batches.assign_add(tf.cond(finite, apply, lambda: tf.constant(1, tf.int64)))
+
+    def _update_metrics(self, features, outputs, per_example):
+        if self.nan_policy == "skip_batch":
+            # Skipped batches are counted, not averaged into the logged loss.
+            finite_examples = tf.math.is_finite(per_example)
+            self.metrics["loss"].update_state(tf.where(finite_examples, per_example, 0.0),
+                                              sample_weight=tf.cast(finite_examples, tf.float32))
+        else:
+            self.metrics["loss"].update_state(per_example)
+        for name, (values, weights) in self.model.train_metrics(features, outputs).items():
             self.metrics[name].update_state(values, sample_weight=weights)
+
+    def _replica_step(self, features):
+        outputs, per_example, loss, grads = self._forward_backward(features)
+        finite = None
+        if self.nan_policy == "skip_batch":
+            # Every replica must take the same decision: skip if the loss is bad on any of them.
+            bad_replicas = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.cast(tf.logical_not(tf.math.is_finite(loss)), tf.float32))
+            finite = bad_replicas == 0
+        self._apply(grads, finite)
+        self._update_metrics(features, outputs, per_example)
+
+    def _replica_accumulate(self, features):
+        """One micro-batch of gradient accumulation: forward, backward, all-reduce, add."""
+        outputs, per_example, loss, grads = self._forward_backward(features)
+        for accumulator, grad in zip(self._accumulated, grads):
+            accumulator.assign_add(tf.cast(grad, tf.float32))
+        self._accumulated_loss.assign_add(loss)
+        self._update_metrics(features, outputs, per_example)
 
     def _replica_apply_accumulated(self):
         """Clips and applies the mean of the accumulated gradients, then clears them."""
-        optimizer, variables = self.optimizer, self.model.trainable_variables
+        variables = self.model.trainable_variables
         k = float(self.gradient_accumulation_steps)
         grads = [tf.cast(a / k, v.dtype) for a, v in zip(self._accumulated, variables)]
-        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
-        finite = tf.math.is_finite(self._accumulated_loss)
-        if self.nan_policy == "skip_batch":
-            def apply():
-                optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
-                return tf.constant(0, tf.int64)
-
-            self.skipped_batches.assign_add(tf.cond(finite, apply, lambda: tf.constant(1, tf.int64)))
-        else:
-            optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
+        self._apply(grads, tf.math.is_finite(self._accumulated_loss))
         for accumulator in self._accumulated:
             accumulator.assign(tf.zeros_like(accumulator))
         self._accumulated_loss.assign(0.0)
