@@ -34,8 +34,8 @@ def _env():
     return workloads.tool_env(TF_DETERMINISTIC_OPS="1")
 
 
-def _start(argv):
-    return subprocess.Popen([workloads.PYTHON, os.path.join(workloads.REPO, "tools", "run_classifier.py")] + argv,
+def _start(argv, script="run_classifier.py"):
+    return subprocess.Popen([workloads.PYTHON, os.path.join(workloads.REPO, "tools", script)] + argv,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
                             start_new_session=True)
 
@@ -77,15 +77,17 @@ def _moment_reached(moment, output_dir, started):
         return os.path.isdir(checkpoint_dir) and any("_temp" in n for n in os.listdir(checkpoint_dir))
     if moment[0] == "export":
         return os.path.isdir(output_dir) and any(n.startswith("model.partial-") for n in os.listdir(output_dir))
+    if moment[0] == "saved_model_write":
+        return os.path.isdir(output_dir) and any(".partial-" in n for n in os.listdir(output_dir))
     if moment[0] == "after_logged_steps":
         log = os.path.join(output_dir, "train_metrics.jsonl")
         return os.path.exists(log) and sum(1 for _ in open(log)) >= moment[1]
     raise ValueError(moment)
 
 
-def _kill_at(argv, output_dir, moment, timeout=240):
+def _kill_at(argv, output_dir, moment, timeout=240, script="run_classifier.py"):
     """Starts the command and SIGKILLs it at ``moment``; returns whether it was killed (vs finished)."""
-    process = _start(argv)
+    process = _start(argv, script)
     started = time.time()
     try:
         while process.poll() is None:
@@ -104,8 +106,8 @@ def _kill_at(argv, output_dir, moment, timeout=240):
     return False
 
 
-def _run(argv, timeout=240):
-    process = _start(argv)
+def _run(argv, timeout=240, script="run_classifier.py"):
+    process = _start(argv, script)
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -148,6 +150,19 @@ def test_sigkill_anywhere_then_rerun_equals_an_uninterrupted_run(tmp_path, workl
     with h5py.File(killed_dir / "model" / "tf_model.h5", "r") as killed_h5, \
             h5py.File(reference_dir / "model" / "tf_model.h5", "r") as reference_h5:
         assert sorted(killed_h5.keys()) == sorted(reference_h5.keys())
+
+    # The serving export too: killed while the SavedModel is being written, then rerun.
+    export_dir = tmp_path / "serving"
+    export_argv = [f"--model_dir={killed_dir}", f"--export_dir={export_dir}"]
+    assert _kill_at(export_argv, export_dir, ("saved_model_write",), script="export_savedmodel.py")
+    assert not (export_dir / "1").exists()  # no half-written version under its final name
+    code, _, err = _run(export_argv, script="export_savedmodel.py")
+    assert code == 0, err[-3000:]
+    import tensorflow_text  # noqa: F401  (the serving graph's tokenizer ops)
+
+    loaded = tf.saved_model.load(str(export_dir / "1"))
+    outputs = loaded.signatures["serving_default"](text=tf.constant(["a fine film", "a dull film"]))
+    np.testing.assert_allclose(outputs["probabilities"].numpy().sum(-1), [1.0, 1.0], atol=1e-5)
 
 
 def test_sigterm_saves_and_a_rerun_resumes(tmp_path, workload):
