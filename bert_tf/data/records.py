@@ -175,14 +175,30 @@ SKIPPED_CORRUPT = {}
 
 
 def scan_records(path, compression=None):
-    """(number of readable records, index of the first corrupt record or None); CRCs are checked."""
+    """(number of readable records, index of the first corrupt record or None); CRCs are checked.
+
+    TensorFlow's reader takes a file cut inside a record's length header for a clean end, so for
+    uncompressed files the framing is also walked to the last byte.
+    """
     count = 0
     try:
         for _ in tf.data.TFRecordDataset(path, compression_type=compression or ""):
             count += 1
     except tf.errors.DataLossError:
         return count, count
+    if not compression and _framed_bytes(path, count) != tf.io.gfile.stat(path).length:
+        return count, count
     return count, None
+
+
+def _framed_bytes(path, count):
+    """Bytes taken by the first ``count`` records: 8-byte length, 4-byte CRC, payload, 4-byte CRC each."""
+    position = 0
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for _ in range(count):
+            f.seek(position)
+            position += 8 + 4 + int.from_bytes(f.read(8), "little") + 4
+    return position
 
 
 def count_records(path, compression=None):

@@ -205,6 +205,21 @@ def test_corrupt_shard_is_named_with_its_record_then_skipped_on_request(tmp_path
     assert summary["corrupt_files_skipped"] == {paths[1]: expected}
 
 
+def test_file_cut_inside_a_record_header_is_reported(tmp_path):
+    """TensorFlow reads such a file as a clean, shorter one; the scan does not."""
+    paths = _write_shards(tmp_path)
+    start, _ = _record_spans(paths[0])[7]
+    with open(paths[0], "rb") as f:
+        data = f.read()
+    with open(paths[0], "wb") as f:
+        f.write(data[:start + 3])  # 3 of the 8 length bytes of record 7
+    assert sum(1 for _ in tf.data.TFRecordDataset(paths[0])) == 7  # silently short
+    with pytest.raises(UserError) as error:
+        records.count_records(paths[0])
+    assert str(error.value) == f"TFRecord file {paths[0]} is corrupt at record 7: regenerate it"
+    assert records.count_records(paths[1]) == 20
+
+
 # ---- caches, locks, disks ----------------------------------------------------------------------
 
 def test_data_cache_never_reuses_stale_records(tmp_path, vocab_file):
