@@ -334,3 +334,25 @@ def test_read_only_output_dir_fails_clearly_and_changes_nothing(trained_run):
     assert last.startswith(f"error: cannot write {output_dir}") and "(Permission denied)" in last
     assert "Traceback" not in done.stderr
     assert {path: path.read_bytes() for path in output_dir.rglob("*") if path.is_file()} == before
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_flag_through_the_classifier_job(tmp_path, tiny_checkpoint, flag_values, precision):
+    from bert_tf.jobs import classifier
+
+    train = workloads.small_tsv(tmp_path / "train.tsv", 16)
+    argv = workloads.classifier_argv(tiny_checkpoint, train, str(tmp_path / "out"), num_train_steps=2,
+                                     mixed_precision=precision, strategy="cpu")
+    result = classifier.run(flag_values(classifier.define_flags, argv))
+    assert result["train"]["global_step"] == 2
+    with open(tmp_path / "out" / "train_metrics.jsonl") as f:
+        logged = [json.loads(line) for line in f]
+    assert [m["step"] for m in logged] == [1, 2] and all(np.isfinite(m["loss"]) for m in logged)
+    assert ("loss_scale" in logged[0]) == (precision == "fp16")
+    # The saved model is float32 whatever the training precision.
+    import h5py
+
+    dtypes = set()
+    with h5py.File(tmp_path / "out" / "model" / "tf_model.h5", "r") as f:
+        f.visititems(lambda name, item: dtypes.add(str(item.dtype)) if isinstance(item, h5py.Dataset) else None)
+    assert dtypes == {"float32"}
