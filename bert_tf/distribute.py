@@ -123,7 +123,9 @@ def is_chief(strategy):
     if resolver is None or isinstance(strategy, tf.distribute.TPUStrategy):
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0)
+    # With a "chief" task in the cluster, worker 0 is an ordinary worker.
+    has_chief = bool(resolver.cluster_spec().as_dict().get("chief"))
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and not has_chief)
 
 
 def num_workers(strategy):

@@ -206,3 +206,27 @@ def test_multi_worker_pretraining_workers_agree(tmp_path, pretraining_workload):
     _assert_same_weights(chief_weights, worker_weights, atol=0)
     assert {"checkpoints", "model", "train_metrics.jsonl"} <= set(os.listdir(tmp_path / "out0"))
     assert os.listdir(tmp_path / "out1") == []
+
+
+@pytest.mark.parametrize("task_type, index, cluster, chief", [
+    ("worker", 0, {"worker": ["a:1", "b:1"]}, True),
+    ("worker", 1, {"worker": ["a:1", "b:1"]}, False),
+    ("chief", 0, {"chief": ["c:1"], "worker": ["a:1", "b:1"]}, True),
+    ("worker", 0, {"chief": ["c:1"], "worker": ["a:1", "b:1"]}, False),
+])
+def test_only_the_chief_task_is_chief(task_type, index, cluster, chief):
+    import tensorflow as tf
+
+    from bert_tf import distribute
+
+    class Resolver:
+        task_type, task_id = None, None
+
+        def cluster_spec(self):
+            return tf.train.ClusterSpec(cluster)
+
+    class Strategy:
+        cluster_resolver = Resolver()
+
+    Strategy.cluster_resolver.task_type, Strategy.cluster_resolver.task_id = task_type, index
+    assert distribute.is_chief(Strategy()) is chief
