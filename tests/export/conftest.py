@@ -155,3 +155,23 @@ class _Exports(dict):
 def exports(request, tmp_path_factory):
     """Lazily built exports of every task family, shared by the session."""
     return _Exports(request, str(tmp_path_factory.mktemp("serving")))
+
+
+def custom_ops(path):
+    """Op types in an export's graph that core TensorFlow does not register (TF Text's)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    ops = set()
+    for graph in saved.meta_graphs:
+        ops.update(node.op for node in graph.graph_def.node)
+        for function in graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return {op for op in ops if op_def_registry.get(op) is None}
+
+
+# TF Text ops present in TF Serving builds for years (no FastBertTokenizer, no RoundRobinTrim).
+SERVING_SAFE_OPS = {"NormalizeUTF8", "RegexSplitWithOffsets", "WordpieceTokenizeWithOffsets"}

@@ -6,7 +6,7 @@ import numpy as np
 
 from bert_tf.data import tagging
 from bert_tf.tokenization import HostTokenizer, truncated_lengths
-from tests.export.conftest import MAX_SEQ_LENGTH, TAGS, model_outputs, run_fresh
+from tests.export.conftest import MAX_SEQ_LENGTH, SERVING_SAFE_OPS, TAGS, custom_ops, model_outputs, run_fresh
 
 SENTENCES = ["EU rejects German call to boycott British lamb .", "Müller's naïve café in 東京",
              "anarchism " * 27 + "philosophy-of-the-state undeniably"]
@@ -113,3 +113,8 @@ def test_pair_regression_takes_text_and_text_pair(pair_regression_dir, exports):
         {"name": "text", "signature": "serving_default", "inputs": {"text": texts, "text_pair": pairs}}])
     assert sorted(got["text"]) == ["score"]
     np.testing.assert_allclose(got["text"]["score"], expected["score"], atol=1e-5)
+
+
+def test_graphs_use_only_long_standing_tf_text_ops(exports):
+    for task in ("classification", "tagging", "squad", "regression"):
+        assert custom_ops(exports[task]) <= SERVING_SAFE_OPS, task
