@@ -106,7 +106,7 @@ def run(flags):
     # Found, not imported: importing it here would define its flags in this process.
     if importlib.util.find_spec("official") is None:
         raise UserError("the reference is not installed: pip install --no-deps tf-models-official==2.20.0 "
-                        "(or pip install -e .[bench])")
+                        "(--no-deps: its own pins would replace this TensorFlow)")
     if not os.path.exists(flags.corpus):
         raise UserError(f"--corpus {flags.corpus} does not exist: pass a text file")
     work_dir = flags.work_dir or tempfile.mkdtemp(prefix="bench_pretraining_data_")
