@@ -145,7 +145,11 @@ def run(flags):
     print(f"p50 latency ratio (HF / export, goal >= 3): {ratios['p50_latency_batch_1']:.2f}x; "
           f"throughput ratio (export / HF, goal >= 2): {ratios[f'throughput_{key}']:.2f}x")
     command = "python tools/benchmark.py serving" + (f" --model_dir={flags.model_dir}" if flags.model_dir else "")
-    print(f"reproduce: {command} --requests={flags.requests} --batches={flags.batches}")
+    command += f" --requests={flags.requests} --batches={flags.batches} --batch_size={flags.batch_size}"
+    command += f" --max_seq_length={flags.max_seq_length}"
+    if flags.texts_file != DEFAULT_TEXTS:
+        command += f" --texts_file={flags.texts_file}"
+    print(f"reproduce: {command}")
     if flags.output_json:
         fileio.write_json(flags.output_json, results)
     return results
