@@ -65,10 +65,8 @@ def _tasks():
     return known
 
 
-# XLA's CPU compile takes ~30 s per task on 2 shared cores: the classifier runs by default,
-# the other heads with --runslow.
-@pytest.mark.parametrize("task", [t if t == "classification" else pytest.param(t, marks=pytest.mark.slow)
-                                  for t in _tasks()])
+# XLA's CPU compile takes 8-15 s per task on 2 cores (~75 s for the file).
+@pytest.mark.parametrize("task", _tasks())
 def test_train_and_eval_steps_compile_with_xla(task, tmp_path):
     rng = np.random.default_rng(0)
     features = _features(task, rng)
