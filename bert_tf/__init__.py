@@ -9,7 +9,8 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries our one-line errors.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Never reach a model hub unless the user names a hub id (checkpoints.py lifts this then).
+# transformers' advisory notices (TF deprecation banners) would bury our own one-line messages.
+# Hub downloads happen only in checkpoints.py, and only for an --init_checkpoint that is a hub id.
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 __version__ = "0.1.0"

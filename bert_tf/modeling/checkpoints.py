@@ -147,9 +147,6 @@ def load_weights(model, source, strict_heads=False):
     Shape mismatches (another model size, another label count) are errors naming the variables.
     """
     kind = source_kind(source)
-    if kind == "hub":
-        # Hub ids are the one case where downloading is intended.
-        os.environ.pop("HF_HUB_OFFLINE", None)
     import transformers
 
     # Its "some weights were not used" notices are expected here (heads differ by task); the
