@@ -33,9 +33,10 @@ def define_flags(fv=absl_flags.FLAGS):
 def run(flags):
     """The run_multiple_choice job; returns {'train'/'eval'/'test': results} for what was asked."""
     finetune.check_outputs(flags)
+    # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
+    strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
-    strategy = common.strategy_from(flags)
     init_meta = _init_meta(setup.init_checkpoint)
 
     def load(split, require_label=True):

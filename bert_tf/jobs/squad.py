@@ -48,9 +48,10 @@ def run(flags):
     for name in ("max_query_length", "max_answer_length", "n_best_size"):
         if getattr(flags, name) <= 0:
             raise UserError(f"--{name}={getattr(flags, name)} must be positive")
+    # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
+    strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
-    strategy = common.strategy_from(flags)
     window_settings = {"max_seq_length": flags.max_seq_length, "doc_stride": flags.doc_stride,
                        "max_query_length": flags.max_query_length}
 

@@ -46,13 +46,14 @@ def _check_head(init_meta, label_list):
 def run(flags):
     """The run_tagger job; returns {'train'/'eval'/'test': results} for what was asked."""
     finetune.check_outputs(flags)
+    # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
+    strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     init_meta = _init_meta(setup.init_checkpoint)
     label_list = list(flags.labels) if flags.labels else None
     if init_meta and init_meta.get("task") == "tagging" and not flags.do_train:
         label_list = label_list or init_meta.get("labels")
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
-    strategy = common.strategy_from(flags)
 
     train_stats = None
     if flags.do_train:
