@@ -33,7 +33,9 @@ def define_flags(fv):
     f.DEFINE_list("contenders", ["bert_tf", "hf_padded", "keras_hub"], "Which contenders to run.", flag_values=fv)
     f.DEFINE_bool("full_epoch", False, "Also train bert_tf on all 6,824 sentences and report test accuracy.",
                   flag_values=fv)
-    f.DEFINE_float("learning_rate", 1e-4, "bert_tf peak learning rate for --full_epoch.", flag_values=fv)
+    f.DEFINE_float("learning_rate", 1.5e-4, "bert_tf peak learning rate for --full_epoch.", flag_values=fv)
+    f.DEFINE_list("full_epoch_flags", ["--freeze_embeddings"], "Further run_classifier flags for --full_epoch.",
+                  flag_values=fv)
     f.DEFINE_string("output_dir", os.path.join(REPO, "benchmark_output", "finetune"),
                     "Where results (JSON, PNG) go.", flag_values=fv)
 
@@ -165,7 +167,7 @@ def run(flags):
             print(f"bert_tf / {peer}: {report[f'speedup_vs_{peer}']:.2f}x")
     if flags.full_epoch:
         results = _run_bert_tf(flags, os.path.join(work, "full"), 6824,
-                               extra=[f"--learning_rate={flags.learning_rate}", "--do_predict",
+                               extra=[f"--learning_rate={flags.learning_rate}", "--do_predict", *flags.full_epoch_flags,
                                       f"--test_file={REPO}/data/sentiment/test.tsv"])
         report["full_epoch"] = {"train_seconds": results["train"]["train_seconds"],
                                 "test_accuracy": results["test"]["accuracy"]}

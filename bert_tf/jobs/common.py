@@ -24,6 +24,7 @@ class ModelSetup:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     freeze_encoder: bool = False
+    freeze_embeddings: bool = False
     seed: int = None
 
 
@@ -65,7 +66,8 @@ def resolve_model(flags):
     if lora_rank < 0:
         raise UserError(f"--lora_rank={lora_rank} must be 0 (off) or positive")
     return ModelSetup(config, tokenizer, init, lora_rank=lora_rank, lora_alpha=getattr(flags, "lora_alpha", 16.0),
-                      freeze_encoder=bool(getattr(flags, "freeze_encoder", False)), seed=getattr(flags, "seed", None))
+                      freeze_encoder=bool(getattr(flags, "freeze_encoder", False)),
+                      freeze_embeddings=bool(getattr(flags, "freeze_embeddings", False)), seed=getattr(flags, "seed", None))
 
 
 # Flags naming data the input pipeline reads or outputs the training loop writes; a remote TPU
@@ -143,4 +145,6 @@ def load_init(model, setup):
     model.build_with_dummies()
     if setup.init_checkpoint:
         checkpoints.load_weights(model, setup.init_checkpoint)
+    if setup.freeze_embeddings:
+        model.bert.embeddings.trainable = False
     return lora.apply_peft(model, setup.lora_rank, setup.lora_alpha, setup.freeze_encoder, seed=setup.seed)
