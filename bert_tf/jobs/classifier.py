@@ -4,16 +4,13 @@ import io
 import os
 
 import numpy as np
-import tensorflow as tf
 from absl import flags as absl_flags
 
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import classification as data
-from bert_tf.data import records
 from bert_tf.errors import UserError
-from bert_tf.jobs import common
-from bert_tf.modeling import checkpoints
+from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SequenceClassifier
 from bert_tf.training import metrics
 
@@ -64,11 +61,6 @@ def define_flags(fv=absl_flags.FLAGS):
                     flag_values=fv)
 
 
-def _buckets(flags):
-    bounds = sorted({int(b) for b in (flags.length_buckets or []) if int(b) < flags.max_seq_length})
-    return bounds + [flags.max_seq_length] if bounds else None
-
-
 def _examples(flags, split, path, require_label=True):
     if flags.tfds_name:
         tfds_split = {"train": "train", "dev": "validation", "test": "test"}[split]
@@ -83,10 +75,7 @@ def _examples(flags, split, path, require_label=True):
 
 def run(flags):
     """The run_classifier job; returns {'eval': results, 'test': results} for what was asked."""
-    if not (flags.do_train or flags.do_eval or flags.do_predict):
-        raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
-    if not flags.output_dir:
-        raise UserError("--output_dir is required")
+    finetune.check_outputs(flags)
     if flags.do_eval and not (flags.dev_file or flags.tfds_name):
         raise UserError("--dev_file is required with --do_eval")
     if flags.do_predict and not (flags.test_file or flags.tfds_name):
@@ -95,11 +84,10 @@ def run(flags):
         common.check_training_flags(flags)
     # First TensorFlow work: multi-worker collectives must be configured before any other op runs.
     strategy = common.strategy_from(flags)
-    fileio.ensure_dir(flags.output_dir)
     regression = flags.task_type == "regression"
     setup = common.resolve_model(flags)
     label_list = list(flags.labels) if flags.labels else None
-    init_meta = _init_meta(setup.init_checkpoint)
+    init_meta = finetune.init_meta(setup.init_checkpoint)
     if init_meta and not flags.do_train:
         label_list = label_list or init_meta.get("labels")
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
@@ -135,18 +123,14 @@ def run(flags):
     spec = data.feature_spec(flags.max_seq_length, regression)
 
     def dataset_fn_for(path, is_training, batch_size):
-        def dataset_fn(context):
-            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
-            return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
-                                        length_buckets=_buckets(flags) if is_training else None,
-                                        sequence_keys=("input_ids", "attention_mask", "token_type_ids"),
-                                        skip_corrupt=is_training and flags.skip_corrupt_records)
-        return dataset_fn
+        return finetune.dataset_fn_for(flags, spec, path, is_training, batch_size, finetune.length_buckets(flags),
+                                       sequence_keys=("input_ids", "attention_mask", "token_type_ids"))
 
-    def evaluate(split, path, stats, model_only=False):
+    def evaluate(path, stats):
         keep = ("label_values",) if regression else ("label_ids",)
-        outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=keep)
-        return _score(outputs, regression, label_list, stats) if not model_only else outputs
+        outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size),
+                                   stats["num_examples"], keep_features=keep)
+        return _score(outputs, regression, label_list, stats)
 
     dev_records = dev_stats = None
     if flags.do_eval or (flags.do_train and flags.eval_every_steps):
@@ -157,36 +141,18 @@ def run(flags):
 
     results = {}
     if flags.do_train:
-        eval_fn = (lambda model: evaluate("dev", dev_records, dev_stats)) if dev_records else None
-        summary = trainer.train(dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
-                                eval_fn=eval_fn, eval_steps=flags.eval_every_steps,
-                                metric_for_best_model=flags.metric_for_best_model,
-                                greater_is_better=flags.metric_for_best_model not in ("mse", "loss"),
-                                early_stopping_patience=flags.early_stopping_patience,
-                                overwrite_output_dir=flags.overwrite_output_dir)
-        if flags.metric_for_best_model:
-            trainer.restore_best()
-        results["train"] = {"global_step": summary["global_step"], "best": summary["best"],
-                            "train_seconds": summary["train_seconds"],
-                            "stopped_early": summary["stopped_early"], **train_stats}
-        if trainer.is_chief:
-            checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
-                                vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
-                                meta={"task": flags.task_type, "labels": label_list,
-                                      "max_seq_length": flags.max_seq_length,
-                                      "text_pair": bool(flags.text_pair_column)})
+        eval_fn = (lambda: evaluate(dev_records, dev_stats)) if dev_records else None
+        results["train"] = finetune.train_and_save(
+            flags, trainer, setup, dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
+            train_stats, eval_fn, meta={"task": flags.task_type, "labels": label_list,
+                                        "max_seq_length": flags.max_seq_length,
+                                        "text_pair": bool(flags.text_pair_column)})
     if flags.do_eval:
-        results["eval"] = evaluate("dev", dev_records, dev_stats)
+        results["eval"] = evaluate(dev_records, dev_stats)
         _write_results(flags.output_dir, "eval", results["eval"], label_list, trainer.is_chief)
     if flags.do_predict:
         results["test"] = _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir)
     return results
-
-
-def _init_meta(init_checkpoint):
-    if init_checkpoint and tf.io.gfile.exists(os.path.join(init_checkpoint, checkpoints.MODEL_META)):
-        return checkpoints.read_model_meta(init_checkpoint)
-    return None
 
 
 def _check_head(init_meta, regression, label_list):
@@ -236,7 +202,8 @@ def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cach
                                       label_list, regression)
     stats["skipped_empty"] = skipped
     keep = ("label_values",) if regression else ("label_ids",)
-    outputs = trainer.predict(dataset_fn_for(path, False, flags.eval_batch_size), keep_features=keep)
+    outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size), len(examples),
+                               keep_features=keep)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
     has_labels = all(e.label for e in examples)

@@ -1,7 +1,9 @@
-"""Steps the fine-tuning jobs (tagging, SQuAD, multiple choice) share around the trainer."""
+"""Steps the fine-tuning jobs (classification, tagging, SQuAD, multiple choice) share around the trainer."""
 import json
 import math
 import os
+
+import tensorflow as tf
 
 from bert_tf import fileio
 from bert_tf.data import records
@@ -16,6 +18,19 @@ def check_outputs(flags):
     if not flags.output_dir:
         raise UserError("--output_dir is required")
     fileio.ensure_dir(flags.output_dir)
+
+
+def length_buckets(flags):
+    """--length_buckets below --max_seq_length, plus --max_seq_length itself (None: no bucketing)."""
+    bounds = sorted({int(b) for b in (flags.length_buckets or []) if int(b) < flags.max_seq_length})
+    return bounds + [flags.max_seq_length] if bounds else None
+
+
+def init_meta(init_checkpoint):
+    """The bert_tf.json of a fine-tuned --init_checkpoint (task, labels, ...), or None for a pretrained one."""
+    if init_checkpoint and tf.io.gfile.exists(os.path.join(init_checkpoint, checkpoints.MODEL_META)):
+        return checkpoints.read_model_meta(init_checkpoint)
+    return None
 
 
 def dataset_fn_for(flags, spec, path, is_training, batch_size, length_buckets=None, sequence_keys=()):
@@ -43,7 +58,7 @@ def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, tra
     summary = trainer.train(train_dataset_fn, num_train_steps,
                             eval_fn=(lambda model: eval_fn()) if eval_fn else None,
                             eval_steps=flags.eval_every_steps, metric_for_best_model=flags.metric_for_best_model,
-                            greater_is_better=flags.metric_for_best_model != "loss",
+                            greater_is_better=flags.metric_for_best_model not in ("loss", "mse"),
                             early_stopping_patience=flags.early_stopping_patience,
                             overwrite_output_dir=flags.overwrite_output_dir)
     if flags.metric_for_best_model:
@@ -52,7 +67,7 @@ def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, tra
         checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
                             vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
                             meta=meta)
-    return {"global_step": summary["global_step"], "best": summary["best"],
+    return {"global_step": summary["global_step"], "best": summary["best"], "train_seconds": summary["train_seconds"],
             "stopped_early": summary["stopped_early"], **train_stats}
 
 

@@ -11,7 +11,6 @@ from bert_tf import flags as flag_groups
 from bert_tf.data import multiple_choice as data
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
-from bert_tf.jobs.classifier import _init_meta
 from bert_tf.modeling.tasks import MultipleChoice
 
 PREDICTIONS_FILE = "test_predictions.tsv"
@@ -37,7 +36,7 @@ def run(flags):
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
-    init_meta = _init_meta(setup.init_checkpoint)
+    init_meta = finetune.init_meta(setup.init_checkpoint)
 
     def load(split, require_label=True):
         path = {"train": flags.train_file, "dev": flags.dev_file, "test": flags.test_file}[split]

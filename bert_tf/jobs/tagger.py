@@ -9,7 +9,6 @@ from bert_tf import flags as flag_groups
 from bert_tf.data import tagging as data
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
-from bert_tf.jobs.classifier import _buckets, _init_meta
 from bert_tf.modeling.tasks import TokenTagger
 from bert_tf.training import metrics
 
@@ -49,7 +48,7 @@ def run(flags):
     # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
-    init_meta = _init_meta(setup.init_checkpoint)
+    init_meta = finetune.init_meta(setup.init_checkpoint)
     label_list = list(flags.labels) if flags.labels else None
     if init_meta and init_meta.get("task") == "tagging" and not flags.do_train:
         label_list = label_list or init_meta.get("labels")
@@ -88,7 +87,7 @@ def run(flags):
 
     def dataset_fn_for(path, is_training, batch_size):
         # Evaluation keeps full width: word starts are read back from label_ids row by row.
-        return finetune.dataset_fn_for(flags, spec, path, is_training, batch_size, _buckets(flags),
+        return finetune.dataset_fn_for(flags, spec, path, is_training, batch_size, finetune.length_buckets(flags),
                                        data.SEQUENCE_KEYS)
 
     def predict_tags(split, sentences, source):
