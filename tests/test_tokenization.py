@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -37,19 +36,6 @@ def test_host_encoding_packs_cls_sep_and_segments(vocab_file):
     assert features["segment_ids"][0][:first_sep + 1].sum() == 0
     assert features["segment_ids"][0][first_sep + 1:length].tolist() == [1] * (length - first_sep - 1)
     assert truncated == 0 and ids[length:].tolist() == [0] * (16 - length)
-
-
-def test_graph_tokenizer_matches_host_tokenizer(vocab_file):
-    texts = ["Anarchism is a political philosophy.", "ALABAMA, the state; Autism's traits!", "", "x " * 200]
-    pairs = ["short", "a much longer second segment " * 10, "only pair", "y"]
-    host = tokenization.HostTokenizer(vocab_file)
-    graph = tokenization.GraphTokenizer(vocab_file, do_lower_case=True, max_seq_length=32)
-    for second in (None, pairs):
-        expected, _ = host.encode(texts, second, max_seq_length=32)
-        got = graph(tf.constant(texts), None if second is None else tf.constant(second))
-        np.testing.assert_array_equal(got["input_ids"].numpy(), expected["input_ids"])
-        np.testing.assert_array_equal(got["attention_mask"].numpy(), expected["input_mask"])
-        np.testing.assert_array_equal(got["token_type_ids"].numpy(), expected["segment_ids"])
 
 
 def test_bad_vocabs_are_refused(tmp_path):
