@@ -24,9 +24,9 @@ def define_flags(fv=absl_flags.FLAGS):
     f = absl_flags
     f.DEFINE_enum("task_type", "classification", ["classification", "regression"],
                   "classification (softmax over labels) or regression (one score, MSE).", flag_values=fv)
-    f.DEFINE_string("train_file", None, "Training data: .tsv (tab, header), .csv or .jsonl.", flag_values=fv)
-    f.DEFINE_string("dev_file", None, "Evaluation data for --do_eval, same format.", flag_values=fv)
-    f.DEFINE_string("test_file", None, "Prediction data for --do_predict; labels optional.", flag_values=fv)
+    flag_groups.define_finetune_flags(
+        fv, data_format=".tsv (tab, header), .csv or .jsonl", predictions_file="test_predictions.tsv",
+        length_buckets=DEFAULT_BUCKETS)
     f.DEFINE_string("tfds_name", None, "Read splits from tensorflow-datasets instead, e.g. glue/sst2.",
                     flag_values=fv)
     f.DEFINE_string("tfds_data_dir", None, "Where the tfds data set was prepared (no downloads happen).",
@@ -37,28 +37,6 @@ def define_flags(fv=absl_flags.FLAGS):
     f.DEFINE_string("label_column", "label", "Column holding the label.", flag_values=fv)
     f.DEFINE_list("labels", None, "The label set, in id order (default: sorted labels of the training data).",
                   flag_values=fv)
-    f.DEFINE_bool("do_train", False, "Fine-tune on --train_file.", flag_values=fv)
-    f.DEFINE_bool("do_eval", False, "Evaluate on --dev_file; writes eval_results.json.", flag_values=fv)
-    f.DEFINE_bool("do_predict", False, "Predict --test_file; writes test_predictions.tsv (+ test_results.json).",
-                  flag_values=fv)
-    f.DEFINE_float("num_train_epochs", 3.0, "Training epochs (ignored when --num_train_steps is set).",
-                   flag_values=fv)
-    f.DEFINE_integer("num_train_steps", None, "Training steps (default: from --num_train_epochs).", flag_values=fv)
-    f.DEFINE_integer("max_train_examples", None, "Use only the first N training examples.", flag_values=fv)
-    f.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.", flag_values=fv)
-    f.DEFINE_list("length_buckets", DEFAULT_BUCKETS,
-                  "Batch training examples by length, padded to the smallest of these bounds that fits "
-                  "(bounds above --max_seq_length are dropped). Empty: pad everything to --max_seq_length.",
-                  flag_values=fv)
-    f.DEFINE_integer("eval_every_steps", None, "Evaluate on --dev_file every N steps (default: at the end).",
-                     flag_values=fv)
-    f.DEFINE_string("metric_for_best_model", None,
-                    "Keep the checkpoint best on this eval metric and use it for eval/predict/save "
-                    "(e.g. accuracy, f1_macro, pearson).", flag_values=fv)
-    f.DEFINE_integer("early_stopping_patience", None, "Stop after N evaluations without improvement.",
-                     flag_values=fv)
-    f.DEFINE_string("cache_dir", None, "Where converted TFRecords are cached (default: output_dir/cache).",
-                    flag_values=fv)
 
 
 def _examples(flags, split, path, require_label=True):
@@ -119,7 +97,8 @@ def run(flags):
 
     num_train_steps = common.num_steps(flags, train_stats["num_examples"]) if flags.do_train else 1
     trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
-                                  int(num_train_steps * flags.warmup_proportion))
+                                  int(num_train_steps * flags.warmup_proportion),
+                                  num_layers=setup.config.num_hidden_layers)
     spec = data.feature_spec(flags.max_seq_length, regression)
 
     def dataset_fn_for(path, is_training, batch_size):

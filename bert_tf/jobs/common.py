@@ -25,6 +25,7 @@ class ModelSetup:
     lora_alpha: float = 16.0
     freeze_encoder: bool = False
     freeze_embeddings: bool = False
+    freeze_layers: int = 0
     seed: int = None
 
 
@@ -65,9 +66,18 @@ def resolve_model(flags):
     lora_rank = getattr(flags, "lora_rank", 0) or 0
     if lora_rank < 0:
         raise UserError(f"--lora_rank={lora_rank} must be 0 (off) or positive")
+    freeze_layers = getattr(flags, "freeze_layers", 0) or 0
+    if not 0 <= freeze_layers <= config.num_hidden_layers:
+        raise UserError(f"--freeze_layers={freeze_layers} must be between 0 and the model's "
+                        f"{config.num_hidden_layers} encoder layers")
+    freeze_encoder = bool(getattr(flags, "freeze_encoder", False))
+    if freeze_layers and (lora_rank or freeze_encoder):
+        raise UserError("--freeze_layers excludes --lora_rank and --freeze_encoder, which already freeze the whole "
+                        "encoder: pick one")
     return ModelSetup(config, tokenizer, init, lora_rank=lora_rank, lora_alpha=getattr(flags, "lora_alpha", 16.0),
-                      freeze_encoder=bool(getattr(flags, "freeze_encoder", False)),
-                      freeze_embeddings=bool(getattr(flags, "freeze_embeddings", False)), seed=getattr(flags, "seed", None))
+                      freeze_encoder=freeze_encoder,
+                      freeze_embeddings=bool(getattr(flags, "freeze_embeddings", False)), freeze_layers=freeze_layers,
+                      seed=getattr(flags, "seed", None))
 
 
 # Flags naming data the input pipeline reads or outputs the training loop writes; a remote TPU
@@ -123,14 +133,18 @@ def num_steps(flags, num_examples):
     return max(1, int(math.ceil(num_examples * flags.num_train_epochs / flags.train_batch_size)))
 
 
-def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps):
+def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, num_layers=None):
+    """The Trainer with the optimizer the flags describe; ``num_layers`` (the encoder's depth) is
+    needed only for --layerwise_lr_decay."""
     if flags.train_batch_size <= 0:
         raise UserError(f"--train_batch_size={flags.train_batch_size} must be positive")
     tf_keras.utils.set_random_seed(flags.seed)
     return Trainer(
         strategy, model_fn,
         lambda: optimization.create_optimizer(flags.learning_rate, num_train_steps, num_warmup_steps,
-                                              weight_decay=flags.weight_decay, optimizer=flags.optimizer),
+                                              weight_decay=flags.weight_decay, optimizer=flags.optimizer,
+                                              layerwise_lr_decay=getattr(flags, "layerwise_lr_decay", 1.0),
+                                              num_layers=num_layers),
         flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
         jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,
         save_checkpoints_steps=flags.save_checkpoints_steps, log_steps=flags.log_steps,
@@ -145,6 +159,8 @@ def load_init(model, setup):
     model.build_with_dummies()
     if setup.init_checkpoint:
         checkpoints.load_weights(model, setup.init_checkpoint)
-    if setup.freeze_embeddings:
+    if setup.freeze_embeddings or setup.freeze_layers:
         model.bert.embeddings.trainable = False
+    for layer in model.bert.encoder.layer[:setup.freeze_layers]:
+        layer.trainable = False
     return lora.apply_peft(model, setup.lora_rank, setup.lora_alpha, setup.freeze_encoder, seed=setup.seed)

@@ -82,7 +82,8 @@ def run(flags):
 
     num_train_steps = common.num_steps(flags, train_stats["num_examples"]) if flags.do_train else 1
     trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
-                                  int(num_train_steps * flags.warmup_proportion))
+                                  int(num_train_steps * flags.warmup_proportion),
+                                  num_layers=setup.config.num_hidden_layers)
     spec = data.feature_spec(flags.max_seq_length)
 
     def dataset_fn_for(path, is_training, batch_size):

@@ -14,8 +14,10 @@ import re
 import tensorflow as tf
 import tf_keras
 
+from bert_tf.training.optimization import LayerwiseLearningRate
 
-class Lamb(tf_keras.optimizers.Optimizer):
+
+class Lamb(LayerwiseLearningRate, tf_keras.optimizers.Optimizer):
     """Layer-wise adaptive Adam with decoupled weight decay inside the trust ratio.
 
     ``exclude_from_weight_decay`` / ``exclude_from_layer_adaptation``: regexes; a variable whose
