@@ -128,7 +128,7 @@ def run(flags):
                                         "text_pair": bool(flags.text_pair_column)})
     if flags.do_eval:
         results["eval"] = evaluate(dev_records, dev_stats)
-        _write_results(flags.output_dir, "eval", results["eval"], label_list, trainer.is_chief)
+        _write_results(flags, trainer, "eval", results["eval"], label_list)
     if flags.do_predict:
         results["test"] = _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir)
     return results
@@ -163,11 +163,11 @@ def _score(outputs, regression, label_list, stats):
     return result
 
 
-def _write_results(output_dir, split, result, label_list, is_chief):
-    if not is_chief:
-        return
-    fileio.write_json(os.path.join(output_dir, f"{split}_results.json"), result)
-    if "confusion_matrix" in result:
+def _write_results(flags, trainer, split, result, label_list):
+    """The shared results JSON, plus a classification report and confusion-matrix PNG."""
+    finetune.write_results(flags, trainer, split, result)
+    output_dir = flags.output_dir
+    if trainer.is_chief and "confusion_matrix" in result:
         matrix = np.array(result["confusion_matrix"])
         fileio.write_text(os.path.join(output_dir, f"{split}_classification_report.txt"),
                           metrics.classification_report(matrix, label_list))
@@ -200,5 +200,5 @@ def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cach
         fileio.write_text(os.path.join(flags.output_dir, "test_predictions.tsv"), buffer.getvalue())
     if has_labels:
         result = _score(outputs, regression, label_list, stats)
-        _write_results(flags.output_dir, "test", result, label_list, trainer.is_chief)
+        _write_results(flags, trainer, "test", result, label_list)
     return result

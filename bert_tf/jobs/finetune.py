@@ -78,7 +78,10 @@ def write_results(flags, trainer, split, result):
 
 
 def print_results(results):
-    """The scripts' summary lines: flat eval/test metrics as JSON."""
+    """The scripts' summary lines: training time, then flat eval/test metrics as JSON."""
+    train = results.get("train")
+    if train and train.get("train_seconds") is not None:
+        print(f"train: step {train['global_step']}, {train['train_seconds']:.1f} s in training steps")
     for split in ("eval", "test"):
         if results.get(split):
             shown = {k: v for k, v in results[split].items() if not isinstance(v, (list, dict))}
