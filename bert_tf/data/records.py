@@ -119,8 +119,9 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
                  shuffle_buffer=10000, repeat=None, skip_corrupt=False):
     """The one reader: files -> shard per pipeline -> interleave -> shuffle -> decode -> batch.
 
-    With ``length_buckets`` (sorted bounds ending at the padded length) examples are grouped by
-    length so each batch is cut to its bucket's bound. With ``skip_corrupt`` a file is read up to
+    With ``length_buckets`` (sorted bounds ending at the padded length) training examples are
+    grouped by length so each batch is cut to its bucket's bound; evaluation batches keep their
+    order and are cut to the bound of their longest example. With ``skip_corrupt`` a file is read up to
     its first corrupt record (TFRecord CRCs cannot resynchronise past it); the files are scanned
     once up front so what is skipped is reported and counted in ``SKIPPED_CORRUPT``.
     """
@@ -153,7 +154,13 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     dataset = dataset.map(decode_fn(feature_spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     drop = is_training if drop_remainder is None else drop_remainder
-    if length_buckets and len(length_buckets) > 1:
+    if length_buckets and len(length_buckets) > 1 and not is_training:
+        # Evaluation keeps the file's order (predictions line up with examples): each batch is
+        # only cut to the bound of its longest example.
+        bounds = sorted(length_buckets)
+        dataset = dataset.batch(batch_size, drop_remainder=drop)
+        dataset = dataset.map(lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
+    elif length_buckets and len(length_buckets) > 1:
         bounds = sorted(length_buckets)
 
         def bucket_of(features):

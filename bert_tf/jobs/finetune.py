@@ -38,7 +38,7 @@ def dataset_fn_for(flags, spec, path, is_training, batch_size, length_buckets=No
     def dataset_fn(context):
         per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
         return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
-                                    length_buckets=length_buckets if is_training else None,
+                                    length_buckets=length_buckets,
                                     sequence_keys=sequence_keys,
                                     skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
     return dataset_fn

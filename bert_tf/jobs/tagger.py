@@ -87,7 +87,8 @@ def run(flags):
     spec = data.feature_spec(flags.max_seq_length)
 
     def dataset_fn_for(path, is_training, batch_size):
-        # Evaluation keeps full width: word starts are read back from label_ids row by row.
+        # Trimmed evaluation batches come back zero-padded to a common width; word_predictions
+        # reads only each sentence's own word starts, which all lie before the cut.
         return finetune.dataset_fn_for(flags, spec, path, is_training, batch_size, finetune.length_buckets(flags),
                                        data.SEQUENCE_KEYS)
 

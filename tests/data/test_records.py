@@ -61,6 +61,19 @@ def test_length_buckets_cut_batches_to_the_smallest_bound_that_fits(tmp_path):
         assert (lengths <= 8).all() or (lengths > 8).all()
 
 
+def test_evaluation_batches_keep_order_and_are_cut_to_their_longest_example(tmp_path):
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(6))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids", "label_ids"), 16)
+    spec["label_ids"] = tf.io.FixedLenFeature([1], tf.int64)
+    batches = list(records.make_dataset(out, spec, batch_size=2, is_training=False, length_buckets=[4, 8, 16],
+                                        sequence_keys=("input_ids", "attention_mask", "token_type_ids")))
+    # Lengths 3, 8, 13, 5, 10, 15 (see _examples): pairs (3, 8) -> 8, (13, 5) -> 16, (10, 15) -> 16.
+    assert [b["label_ids"].numpy().ravel().tolist() for b in batches] == [[0, 1], [2, 3], [4, 5]]
+    assert [b["input_ids"].shape[1] for b in batches] == [8, 16, 16]
+    assert batches[0]["input_ids"].numpy()[0].tolist() == [1, 2, 3, 0, 0, 0, 0, 0]
+
+
 def test_corrupt_file_names_the_record(tmp_path):
     out = tmp_path / "d.tfrecord"
     records.write_records(str(out), _examples(4))
