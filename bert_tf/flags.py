@@ -15,7 +15,8 @@ def define_strategy_flags(fv=flags.FLAGS):
                         flag_values=fv)
     flags.DEFINE_integer("num_gpus", None, "Use only the first N GPUs (default: all visible).", flag_values=fv)
     flags.DEFINE_enum("mixed_precision", "no", ["no", "fp16", "bf16"],
-                      "Mixed precision: fp16 (GPUs, with loss scaling) or bf16 (TPUs, recent GPUs, CPUs with AVX512_BF16 or AMX).", flag_values=fv)
+                      "Mixed precision: fp16 (GPUs, with loss scaling) or bf16 (TPUs, recent GPUs, CPUs with "
+                      "AVX512_BF16 or AMX).", flag_values=fv)
     flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.", flag_values=fv)
     flags.DEFINE_integer("steps_per_execution", 1, "Training steps run per tf.function call (raise on TPUs).",
                          flag_values=fv)
