@@ -85,10 +85,14 @@ class LayerwiseLearningRate:
     # The base's per-variable entry point (eager, graph and XLA paths all pass through it), so
     # subclasses keep their own update_step untouched.
     def _update_step(self, gradient, variable):
+        if getattr(self, "_layerwise", None) is None:
+            return super()._update_step(gradient, variable)
         with self._rate_of(variable):
             super()._update_step(gradient, variable)
 
     def _apply_weight_decay(self, variables):
+        if getattr(self, "_layerwise", None) is None:
+            return super()._apply_weight_decay(variables)
         for variable in variables:
             with self._rate_of(variable):
                 super()._apply_weight_decay([variable])
