@@ -8,6 +8,7 @@ import tensorflow as tf
 from bert_tf import fileio
 from bert_tf.data import records
 from bert_tf.errors import UserError
+from bert_tf.jobs import common
 from bert_tf.modeling import checkpoints
 
 
@@ -42,6 +43,17 @@ def dataset_fn_for(flags, spec, path, is_training, batch_size, length_buckets=No
                                     sequence_keys=sequence_keys,
                                     skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
     return dataset_fn
+
+
+def make_trainer(flags, strategy, model_fn, setup, num_train_examples):
+    """The fine-tuning Trainer and its step count: steps from the epochs over ``num_train_examples``
+    (1 when not training), warmup from --warmup_proportion, the encoder depth for
+    --layerwise_lr_decay."""
+    num_train_steps = common.num_steps(flags, num_train_examples) if flags.do_train else 1
+    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
+                                  int(num_train_steps * flags.warmup_proportion),
+                                  num_layers=setup.config.num_hidden_layers)
+    return trainer, num_train_steps
 
 
 def predict(flags, trainer, dataset_fn, num_examples, keep_features=()):

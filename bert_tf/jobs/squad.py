@@ -75,10 +75,8 @@ def run(flags):
     def model_fn():
         return common.load_init(SpanQA(setup.config), setup)
 
-    num_train_steps = common.num_steps(flags, train_stats["num_windows"]) if flags.do_train else 1
-    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
-                                  int(num_train_steps * flags.warmup_proportion),
-                                  num_layers=setup.config.num_hidden_layers)
+    trainer, num_train_steps = finetune.make_trainer(flags, strategy, model_fn, setup,
+                                                     train_stats["num_windows"] if flags.do_train else None)
     spec = data.feature_spec(flags.max_seq_length)
 
     def dataset_fn_for(path, is_training, batch_size):
