@@ -71,3 +71,14 @@ def run_tool(script, argv, timeout=240, env=None, **kwargs):
         out, err = process.communicate()
         raise AssertionError(f"{script} timed out after {timeout}s:\n{err[-3000:]}")
     return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def classifier_weights(model_dir, strict_heads=False):
+    """{variable name below the model's own scope: numpy value} of a 2-label SequenceClassifier
+    loaded from ``model_dir``, so a starting checkpoint and a trained one compare name by name."""
+    from bert_tf.modeling import checkpoints
+    from bert_tf.modeling.tasks import SequenceClassifier
+
+    model = SequenceClassifier(checkpoints.load_checkpoint_config(model_dir), num_labels=2)
+    checkpoints.load_weights(model, model_dir, strict_heads=strict_heads)
+    return {v.name.split("/", 1)[1]: v.numpy() for v in model.weights}

@@ -8,6 +8,7 @@ import pytest
 
 from bert_tf.errors import UserError
 from bert_tf.jobs import classifier
+from tests import workloads
 
 FILLER = ["the", "state", "of", "is", "a", "political", "philosophy", "people", "in", "and", "was", "has"]
 
@@ -117,11 +118,9 @@ def test_nothing_to_do_is_a_user_error(flag_values, tiny_checkpoint, tmp_path):
 
 def test_layerwise_lr_decay_scales_each_layers_first_step(tmp_path, tiny_checkpoint, flag_values):
     """One AdamW step with no weight decay moves a weight by lr * factor * |g| / (|g| + eps): within
-    a few percent of lr * factor at a variable's largest gradient (clipping shrinks g). The tiny model has 2 layers: with decay 0.5 the embeddings move 1/8, layer 0 1/4, layer 1 1/2,
-    pooler and head the full rate."""
-    from bert_tf.modeling import checkpoints
-    from bert_tf.modeling.tasks import SequenceClassifier
-
+    a few percent of lr * factor at a variable's largest gradient (clipping shrinks g). The tiny
+    model has 2 layers: with decay 0.5 the embeddings move 1/8, layer 0 1/4, layer 1 1/2, pooler
+    and head the full rate."""
     train = toy_file(tmp_path / "train.tsv", 16, 1)
     out = str(tmp_path / "out")
     fv = flag_values(classifier.define_flags, [
@@ -129,16 +128,10 @@ def test_layerwise_lr_decay_scales_each_layers_first_step(tmp_path, tiny_checkpo
         "--max_seq_length=16", "--train_batch_size=16", "--num_train_steps=1", "--learning_rate=1e-2",
         "--warmup_proportion=0", "--weight_decay=0", "--layerwise_lr_decay=0.5", "--save_checkpoints_steps=10"])
     classifier.run(fv)
-    init = SequenceClassifier(checkpoints.load_checkpoint_config(tiny_checkpoint), num_labels=2)
-    checkpoints.load_weights(init, tiny_checkpoint)
-    trained = SequenceClassifier(checkpoints.load_checkpoint_config(os.path.join(out, "model")), num_labels=2)
-    checkpoints.load_weights(trained, os.path.join(out, "model"), strict_heads=True)
-    before = {v.name.split("/", 1)[1]: v.numpy() for v in init.weights}
-    factors = {}
-    for variable in trained.weights:
-        name = variable.name.split("/", 1)[1]
-        if name.startswith("bert/"):
-            factors[name] = float(np.abs(variable.numpy() - before[name]).max()) / 1e-2
+    before = workloads.classifier_weights(tiny_checkpoint)
+    after = workloads.classifier_weights(os.path.join(out, "model"), strict_heads=True)
+    factors = {name: float(np.abs(value - before[name]).max()) / 1e-2
+               for name, value in after.items() if name.startswith("bert/")}
     groups = {"bert/embeddings/": 0.125, "bert/encoder/layer_._0/": 0.25, "bert/encoder/layer_._1/": 0.5,
               "bert/pooler/": 1.0}
     for prefix, expected in groups.items():
