@@ -16,6 +16,10 @@ CORE = [
     "numpy>=1.26",
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    # The metrics users trust: classification and MCC, correlations, strict entity spans.
+    "scikit-learn>=1.4",
+    "scipy>=1.11",
+    "seqeval>=1.2.2",
     # PredictRequest protos for export warmup records and the gRPC client.
     "tensorflow-serving-api>=2.20,<2.22",
 ]

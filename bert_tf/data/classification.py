@@ -17,6 +17,9 @@ from bert_tf import fileio
 from bert_tf.data import records
 from bert_tf.errors import UserError
 
+# Result files list this many distinct unseen labels; the count covers them all.
+MAX_UNSEEN_LABELS_SHOWN = 20
+
 csv.field_size_limit(sys.maxsize)
 
 
@@ -163,7 +166,8 @@ def convert_to_records(examples, tokenizer, max_seq_length, output_file, label_l
                     label_id = label_map.get(example.label, -1)
                     if label_id < 0 and example.label is not None:
                         stats["unseen_labels"] += 1
-                        if example.label not in stats["unseen_label_values"][:20]:
+                        if example.label not in stats["unseen_label_values"] \
+                                and len(stats["unseen_label_values"]) < MAX_UNSEEN_LABELS_SHOWN:
                             stats["unseen_label_values"].append(example.label)
                     values["label_ids"] = np.array([label_id], np.int64)
                 yield records.to_example(values)

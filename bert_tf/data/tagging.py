@@ -139,7 +139,7 @@ def convert_to_records(sentences, tokenizer, max_seq_length, output_file, label_
                 for tag in sentence.tags or []:
                     if tag not in known:
                         stats["unseen_labels"] += 1
-                        if tag not in stats["unseen_label_values"] and len(stats["unseen_label_values"]) < 20:
+                        if tag not in stats["unseen_label_values"] and len(stats["unseen_label_values"]) < classification.MAX_UNSEEN_LABELS_SHOWN:
                             stats["unseen_label_values"].append(tag)
                 yield records.to_example(features)
 

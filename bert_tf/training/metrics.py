@@ -1,52 +1,56 @@
-"""Evaluation metrics on numpy arrays, with the names the result files use."""
+"""Evaluation metrics on numpy arrays, with the names the result files use.
+
+The scores themselves come from the libraries users already trust (scikit-learn for
+classification, scipy for correlations, seqeval for entities); this module only picks the
+variants our result files promise and names them.
+"""
 import collections
 import re
 import string
 
 import numpy as np
+import scipy.stats
+import seqeval.metrics
+import seqeval.scheme
+import sklearn.metrics
 
 
 def confusion_matrix(labels, predictions, num_classes):
-    matrix = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(matrix, (np.asarray(labels, np.int64), np.asarray(predictions, np.int64)), 1)
-    return matrix
+    return sklearn.metrics.confusion_matrix(labels, predictions, labels=np.arange(num_classes)).astype(np.int64)
 
 
 def per_class_scores(matrix):
     """(precision, recall, f1, support) per class from a confusion matrix (rows = gold)."""
-    true_positive = np.diag(matrix).astype(np.float64)
-    predicted = matrix.sum(axis=0).astype(np.float64)
-    support = matrix.sum(axis=1).astype(np.float64)
-    precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
-    recall = np.divide(true_positive, support, out=np.zeros_like(true_positive), where=support > 0)
-    denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    matrix = np.asarray(matrix)
+    gold, predicted = _pairs_of(matrix)
+    precision, recall, f1, support = sklearn.metrics.precision_recall_fscore_support(
+        gold, predicted, labels=np.arange(len(matrix)), zero_division=0)
     return precision, recall, f1, support.astype(np.int64)
 
 
-def matthews_corrcoef(matrix):
-    """Multi-class MCC (Gorodkin's R_K), equal to the binary formula for two classes."""
-    matrix = matrix.astype(np.float64)
-    total = matrix.sum()
-    correct = np.trace(matrix)
-    predicted, gold = matrix.sum(axis=0), matrix.sum(axis=1)
-    numerator = correct * total - np.dot(predicted, gold)
-    denominator = np.sqrt(total ** 2 - np.dot(predicted, predicted)) * np.sqrt(total ** 2 - np.dot(gold, gold))
-    return float(numerator / denominator) if denominator > 0 else 0.0
+def _pairs_of(matrix):
+    """The (gold, predicted) label arrays a confusion matrix counts, so sklearn can score it."""
+    rows, cols = np.nonzero(matrix)
+    counts = matrix[rows, cols]
+    return np.repeat(rows, counts), np.repeat(cols, counts)
 
 
 def classification_metrics(labels, predictions, num_classes):
     """accuracy, macro P/R/F1 and MCC. Macro averages run over classes present in gold or predictions."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    matrix = confusion_matrix(labels, predictions, num_classes)
-    precision, recall, f1, support = per_class_scores(matrix)
-    present = (support > 0) | (matrix.sum(axis=0) > 0)
+    labels, predictions = np.asarray(labels, np.int64), np.asarray(predictions, np.int64)
+    if not len(labels):
+        return {"accuracy": 0.0, "precision_macro": 0.0, "recall_macro": 0.0, "f1_macro": 0.0, "mcc": 0.0,
+                "num_examples": 0}
+    present = np.union1d(labels, predictions)
+    precision, recall, f1, _ = sklearn.metrics.precision_recall_fscore_support(
+        labels, predictions, labels=present, average="macro", zero_division=0)
     return {
-        "accuracy": float(np.mean(labels == predictions)) if len(labels) else 0.0,
-        "precision_macro": float(precision[present].mean()) if present.any() else 0.0,
-        "recall_macro": float(recall[present].mean()) if present.any() else 0.0,
-        "f1_macro": float(f1[present].mean()) if present.any() else 0.0,
-        "mcc": matthews_corrcoef(matrix),
+        "accuracy": float(sklearn.metrics.accuracy_score(labels, predictions)),
+        "precision_macro": float(precision),
+        "recall_macro": float(recall),
+        "f1_macro": float(f1),
+        # sklearn's multi-class MCC is Gorodkin's R_K, equal to the binary formula for two classes.
+        "mcc": float(sklearn.metrics.matthews_corrcoef(labels, predictions)),
         "num_examples": int(len(labels)),
     }
 
@@ -65,35 +69,24 @@ def classification_report(matrix, label_names):
     return "\n".join(lines) + "\n"
 
 
-def _rank(values):
-    """Average ranks (ties share their mean rank), as Spearman's rho needs."""
-    values = np.asarray(values, np.float64)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), np.float64)
-    sorted_values = values[order]
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2.0 + 1
-        start = end + 1
-    return ranks
+def _correlation(function, x, y):
+    """scipy's coefficient, or 0.0 where it is undefined (fewer than two points or a constant side)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(function(x, y)[0])
 
 
 def pearson(x, y):
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    x, y = x - x.mean(), y - y.mean()
-    denominator = np.sqrt((x * x).sum() * (y * y).sum())
-    return float((x * y).sum() / denominator) if denominator > 0 else 0.0
+    return _correlation(scipy.stats.pearsonr, x, y)
 
 
 def regression_metrics(labels, predictions):
     labels, predictions = np.asarray(labels, np.float64), np.asarray(predictions, np.float64)
     return {
         "pearson": pearson(labels, predictions),
-        "spearman": pearson(_rank(labels), _rank(predictions)),
-        "mse": float(np.mean((labels - predictions) ** 2)) if len(labels) else 0.0,
+        "spearman": _correlation(scipy.stats.spearmanr, labels, predictions),
+        "mse": float(sklearn.metrics.mean_squared_error(labels, predictions)) if len(labels) else 0.0,
         "num_examples": int(len(labels)),
     }
 
@@ -150,62 +143,30 @@ def tag_scheme(tags):
     return "BIOES" if prefixes & {"E", "S"} else "BIO"
 
 
-def entity_spans(tags, scheme):
-    """Strict entity spans {(type, start, end_exclusive)} of one tag sequence.
+_SEQEVAL_SCHEMES = {"BIO": seqeval.scheme.IOB2, "BIOES": seqeval.scheme.IOBES}
 
-    Strict as seqeval's ``mode='strict'``: a span must open with B- (or be one S- in BIOES),
-    continue with I- of the same type and, in BIOES, close with E-; anything else is no entity.
-    """
-    spans, start, kind = set(), None, None
-    for position, tag in enumerate(list(tags) + ["O"]):
-        prefix, _, tag_kind = tag.partition("-") if tag != "O" else ("O", "", "")
-        if scheme == "BIO":
-            if start is not None and (prefix != "I" or tag_kind != kind):
-                spans.add((kind, start, position))
-                start = None
-            if prefix == "B":
-                start, kind = position, tag_kind
-        else:
-            if prefix == "S":
-                spans.add((tag_kind, position, position + 1))
-                start = None
-            elif prefix == "B":
-                start, kind = position, tag_kind
-            elif prefix == "I" and start is not None and tag_kind == kind:
-                pass
-            elif prefix == "E" and start is not None and tag_kind == kind:
-                spans.add((kind, start, position + 1))
-                start = None
-            else:
-                start = None
-    return spans
+
+def entity_spans(tags, scheme):
+    """Strict entity spans {(type, start, end_exclusive)} of one tag sequence (seqeval, ``mode='strict'``):
+    a span must open with B- (or be one S- in BIOES), continue with I- of the same type and, in BIOES,
+    close with E-; anything else is no entity."""
+    entities = seqeval.scheme.Entities([list(tags)], _SEQEVAL_SCHEMES[scheme]).entities[0]
+    return {(entity.tag, entity.start, entity.end) for entity in entities}
 
 
 def entity_scores(gold_sequences, predicted_sequences, scheme):
-    """Micro precision/recall/F1 over exactly matching entity spans, plus per-type scores."""
-    found = gold_total = predicted_total = 0
-    per_type = {}
-    for gold, predicted in zip(gold_sequences, predicted_sequences):
-        gold_spans, predicted_spans = entity_spans(gold, scheme), entity_spans(predicted, scheme)
-        for spans, column in ((gold_spans, 0), (predicted_spans, 1), (gold_spans & predicted_spans, 2)):
-            for kind, _, _ in spans:
-                per_type.setdefault(kind, [0, 0, 0])[column] += 1
-        found += len(gold_spans & predicted_spans)
-        gold_total += len(gold_spans)
-        predicted_total += len(predicted_spans)
-
-    def prf(correct, num_gold, num_predicted):
-        precision = correct / num_predicted if num_predicted else 0.0
-        recall = correct / num_gold if num_gold else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        return precision, recall, f1
-
-    precision, recall, f1 = prf(found, gold_total, predicted_total)
-    types = {}
-    for kind, (num_gold, num_predicted, correct) in sorted(per_type.items()):
-        p, r, f = prf(correct, num_gold, num_predicted)
-        types[kind] = {"precision": p, "recall": r, "f1": f, "support": num_gold}
-    return {"precision": precision, "recall": recall, "f1": f1, "per_type": types}
+    """Micro precision/recall/F1 over exactly matching entity spans, plus per-type scores (seqeval strict)."""
+    gold, predicted = [list(s) for s in gold_sequences], [list(s) for s in predicted_sequences]
+    options = dict(mode="strict", scheme=_SEQEVAL_SCHEMES[scheme], zero_division=0)
+    report = seqeval.metrics.classification_report(gold, predicted, output_dict=True, **options) \
+        if any(entity_spans(s, scheme) for s in gold + predicted) else {}
+    types = {kind: {"precision": float(row["precision"]), "recall": float(row["recall"]),
+                    "f1": float(row["f1-score"]), "support": int(row["support"])}
+             for kind, row in sorted(report.items()) if not kind.endswith(" avg")}
+    return {"precision": float(seqeval.metrics.precision_score(gold, predicted, **options)),
+            "recall": float(seqeval.metrics.recall_score(gold, predicted, **options)),
+            "f1": float(seqeval.metrics.f1_score(gold, predicted, **options)),
+            "per_type": types}
 
 
 def tagging_metrics(gold_sequences, predicted_sequences, label_list=None):

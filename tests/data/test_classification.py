@@ -56,6 +56,10 @@ def test_records_hold_ids_and_label_ids_and_count_unseen(tmp_path, vocab_file):
     dataset = records.make_dataset(out, data.feature_spec(8), batch_size=3, is_training=False)
     batch = next(iter(dataset))
     assert batch["label_ids"].numpy().ravel().tolist() == [0, 1, -1]
+    many = [data.Example("autism", label=f"x{i % 25}") for i in range(50)]
+    stats = data.convert_to_records(many, tokenizer, 8, str(tmp_path / "many.tfrecord"), label_list=["a"])
+    assert stats["unseen_labels"] == 50
+    assert stats["unseen_label_values"] == [f"x{i}" for i in range(data.MAX_UNSEEN_LABELS_SHOWN)]
     expected, _ = tokenizer.encode([e.text for e in examples], None, 8)
     assert batch["input_ids"].numpy().tolist() == expected["input_ids"].tolist()
     assert batch["attention_mask"].dtype.name == "int32"
