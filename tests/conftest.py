@@ -1,4 +1,5 @@
 """Shared fixtures. bert_tf is imported first so Keras 2 is selected before TensorFlow loads."""
+import copy
 import os
 import sys
 
@@ -62,7 +63,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_config, vocab_file):
     tf_keras.utils.set_random_seed(0)
     from bert_tf import tokenization
 
-    config = tiny_config
+    config = copy.deepcopy(tiny_config)  # the session's tiny_config stays as other tests expect it
     config.vocab_size = len(tokenization.load_vocab(vocab_file))
     model = BertTaskModel(config).build_with_dummies()
     path = str(tmp_path_factory.mktemp("ckpt") / "tiny_bert")

@@ -4,14 +4,32 @@ import tensorflow as tf
 from bert_tf import distribute
 from bert_tf.errors import UserError
 
-
-def test_cpu_and_auto_give_one_device_strategy_here():
-    for name in ("cpu", "auto"):
-        strategy = distribute.get_strategy(name)
-        assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
-        assert strategy.num_replicas_in_sync == 1
+GPUS = len(tf.config.list_physical_devices("GPU"))
+# What these tests expect of a machine without GPUs; a GPU machine runs the branches that name GPUs.
+no_gpu = pytest.mark.skipif(GPUS > 0, reason="expects a machine without GPUs")
+with_gpu = pytest.mark.skipif(GPUS == 0, reason="needs a GPU")
 
 
+def test_cpu_gives_one_device_strategy():
+    strategy = distribute.get_strategy("cpu")
+    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+    assert strategy.num_replicas_in_sync == 1
+
+
+@no_gpu
+def test_auto_without_gpus_gives_one_device_strategy():
+    strategy = distribute.get_strategy("auto")
+    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+    assert strategy.num_replicas_in_sync == 1
+
+
+@with_gpu
+def test_auto_with_gpus_uses_every_gpu():
+    strategy = distribute.get_strategy("auto")
+    assert strategy.num_replicas_in_sync == GPUS
+
+
+@no_gpu
 def test_mirrored_without_gpus_mirrors_the_cpu():
     strategy = distribute.get_strategy("mirrored")
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
@@ -19,7 +37,7 @@ def test_mirrored_without_gpus_mirrors_the_cpu():
 
 
 @pytest.mark.parametrize("name, message", [
-    ("gpu", "no GPU is visible"),
+    pytest.param("gpu", "no GPU is visible", marks=no_gpu),
     ("nonsense", "--strategy=nonsense is unknown"),
 ])
 def test_unusable_strategies_are_user_errors(name, message):
@@ -35,8 +53,8 @@ def test_tpu_unreachable_names_the_address_and_the_fix():
 
 
 def test_more_gpus_than_present_is_refused():
-    with pytest.raises(UserError, match="--num_gpus=2 but 0 GPU"):
-        distribute.get_strategy("auto", num_gpus=2)
+    with pytest.raises(UserError, match=f"--num_gpus={GPUS + 2} but {GPUS} GPU"):
+        distribute.get_strategy("auto", num_gpus=GPUS + 2)
 
 
 def test_multi_worker_needs_a_well_formed_tf_config(monkeypatch):

@@ -40,9 +40,9 @@ def test_two_steps_match_numpy_with_and_without_exclusions():
     expected_bias = numpy_lamb(bias0, [g for _, g in grads], 0.01, 0.1, 0.9, 0.999, 1e-6, False, False)
     np.testing.assert_allclose(kernel.numpy(), expected_kernel, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(bias.numpy(), expected_bias, rtol=1e-5, atol=1e-6)
-    # The trust ratio matters: plain Adam-with-decay would land elsewhere.
+    # The optimizer applies the trust ratio: plain Adam-with-decay would have landed elsewhere.
     no_ratio = numpy_lamb(kernel0, [g for g, _ in grads], 0.01, 0.1, 0.9, 0.999, 1e-6, True, False)
-    assert np.abs(no_ratio - expected_kernel).max() > 1e-3
+    assert np.abs(no_ratio - kernel.numpy()).max() > 1e-3
 
 
 def test_zero_weights_use_ratio_one():
