@@ -38,5 +38,5 @@ setup(
         "tpu": ["tensorflow==2.20.*", "tensorflow-tpu==2.20.*", "tf-keras==2.20.*", "tensorflow-text==2.20.*",
                 "tensorboard==2.20.*"],
     },
-    include_package_data=True,
+    package_data={"bert_tf": ["configs/models/*.json"]},
 )

@@ -1,4 +1,4 @@
-"""Model presets (configs/models/*.json) and BertConfig loading with validation."""
+"""Model presets (bert_tf/configs/models/*.json, package data) and BertConfig loading with validation."""
 import json
 import os
 
@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from bert_tf.errors import UserError
 
-PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "models")
+# Inside the package so an installed wheel (not just a checkout) knows --bert_config_file=tiny.
+PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "models")
 
 # Keys google-research/bert's bert_config.json and Hugging Face's config.json may carry.
 # Anything else is most likely a typo that would silently fall back to a default.
