@@ -1,14 +1,24 @@
-"""Atomic outputs: every file or directory we produce appears complete or not at all.
+"""Paths of any TensorFlow filesystem (local, ``gs://``, ``ram://``...) and atomic outputs.
 
-Writers work on a temporary sibling and rename it into place at the end, so a crash, a kill or
-a full disk never leaves a partial file under the final name for a rerun to trust.
-Paths go through ``tf.io.gfile`` so ``gs://`` works for TPU users.
+Every path a user passes is read and written through ``tf.io.gfile``. Libraries that open only
+local files (Hugging Face ``save_pretrained``/``from_pretrained``, h5py) get a local stand-in
+from the two staging helpers here, ``local_copy`` (reading) and ``staged_output_dir`` (writing),
+which are no-ops for local paths.
+
+Every file or directory we produce appears complete or not at all. On a local disk writers work
+on a temporary sibling and rename it into place. On object stores, where a directory "rename"
+copies object by object, a directory is written under a temporary prefix and then published
+with its marker file (the file its readers check first: ``saved_model.pb``, ``bert_tf.json``)
+copied last, so a reader that finds the marker finds every other file too (docs/distributed.md,
+"Object stores").
 """
 import contextlib
 import errno
+import io
 import json
 import os
 import re
+import tempfile
 import uuid
 
 import tensorflow as tf
@@ -27,12 +37,57 @@ def _remove(path):
         tf.io.gfile.remove(path)
 
 
+def is_local(path):
+    """True for paths of this machine's disk (no scheme, or ``file://``)."""
+    return "://" not in str(path) or str(path).startswith("file://")
+
+
+def _files_under(directory):
+    """Paths relative to ``directory`` of every file below it, sorted (any filesystem)."""
+    root = directory.rstrip("/") + "/"
+    found = []
+    for parent, _, names in tf.io.gfile.walk(directory):
+        prefix = parent.rstrip("/") + "/"
+        found.extend(prefix[len(root):] + name for name in names)
+    return sorted(found)
+
+
+def copy_tree(source, target, last=None):
+    """Copies every file under ``source`` to the same place under ``target``; ``last`` (a relative
+    path) goes after all others, so it can serve as the marker that the rest is complete."""
+    files = _files_under(source)
+    if last in files:
+        files.remove(last)
+        files.append(last)
+    tf.io.gfile.makedirs(target)
+    for relative in files:
+        destination = f"{target.rstrip('/')}/{relative}"
+        tf.io.gfile.makedirs(os.path.dirname(destination))
+        tf.io.gfile.copy(f"{source.rstrip('/')}/{relative}", destination, overwrite=True)
+
+
+def _publish_directory(temp, path, marker):
+    """An object store's stand-in for renaming a directory (there a rename copies object by object).
+
+    A replaced directory loses its marker first, so from that moment readers treat it as
+    incomplete; the new files follow, the marker last.
+    """
+    if tf.io.gfile.exists(path):
+        if marker and tf.io.gfile.exists(f"{path}/{marker}"):
+            tf.io.gfile.remove(f"{path}/{marker}")
+        _remove(path)
+    copy_tree(temp, path, last=marker)
+    _remove(temp)
+
+
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path to write; on success it is renamed to ``path``.
+def atomic_path(path, marker=None):
+    """Yields a temporary path to write; on success it becomes ``path``.
 
     Works for a file or a directory written at the yielded path. On error the temporary output
-    is removed and ``path`` is left untouched.
+    is removed and ``path`` is left untouched. Local paths are renamed into place. Elsewhere a
+    file is renamed too (one object appears whole), and a directory is copied under ``path`` with
+    ``marker``, the file its readers require (e.g. ``saved_model.pb``), written last.
     """
     parent = os.path.dirname(path)
     if parent:
@@ -40,7 +95,9 @@ def atomic_path(path):
     temp = _temp_sibling(path)
     try:
         yield temp
-        if tf.io.gfile.isdir(temp) and tf.io.gfile.exists(path):
+        if tf.io.gfile.isdir(temp) and not is_local(path):
+            _publish_directory(temp, path, marker)
+        elif tf.io.gfile.isdir(temp) and tf.io.gfile.exists(path):
             # Directories cannot be replaced by rename; move the old one aside first.
             old = _temp_sibling(path)
             tf.io.gfile.rename(path, old)
@@ -51,6 +108,35 @@ def atomic_path(path):
     except BaseException:
         _remove(temp)
         raise
+
+
+@contextlib.contextmanager
+def local_copy(path):
+    """Yields a local path with the content of ``path`` (a file or a directory) for libraries that
+    open only local files; local paths come back as they are, others are copied to a temp dir."""
+    if is_local(path):
+        yield path[len("file://"):] if path.startswith("file://") else path
+        return
+    with tempfile.TemporaryDirectory(prefix="bert_tf_in_") as work:
+        local = os.path.join(work, os.path.basename(path.rstrip("/")) or "copy")
+        if tf.io.gfile.isdir(path):
+            copy_tree(path, local)
+        else:
+            tf.io.gfile.copy(path, local)
+        yield local
+
+
+@contextlib.contextmanager
+def staged_output_dir(path):
+    """Yields a local directory whose files end up under ``path`` when the block succeeds; for
+    libraries that write only local files. A local ``path`` is yielded itself."""
+    if is_local(path):
+        ensure_dir(path)
+        yield path[len("file://"):] if path.startswith("file://") else path
+        return
+    with tempfile.TemporaryDirectory(prefix="bert_tf_out_") as work:
+        yield work
+        copy_tree(work, path)
 
 
 _STORAGE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EFBIG: "File too large",
@@ -77,10 +163,22 @@ def storage_error_message(error):
             "--output_dir; checkpoints and files saved before are kept")
 
 
-def write_text(path, text):
+def write_bytes(path, data):
     with atomic_path(path) as temp:
-        with tf.io.gfile.GFile(temp, "w") as f:
-            f.write(text)
+        with tf.io.gfile.GFile(temp, "wb") as f:
+            f.write(data)
+
+
+def write_png(path, figure, dpi=100):
+    """Saves a matplotlib figure as PNG at ``path`` (any filesystem): rendered in memory, since
+    matplotlib writes only local files, then written atomically."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    write_bytes(path, buffer.getvalue())
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path, obj):

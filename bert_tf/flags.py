@@ -1,13 +1,126 @@
 """Flag groups shared by the tools/ scripts; names follow google-research/bert where it has one.
 
 Definitions live in functions taking a ``FlagValues`` so modules import without side effects
-and tests can build private flag sets.
+and tests can build private flag sets. Each ``define_*`` function files the flags it defines under
+a help group (data, model, training, distribution, output), so ``--help`` lists a script's own flags
+by group without a list to keep in step; ``NAME_GROUPS`` places flags whose group differs from their
+function's, and flags defined by the jobs and scripts themselves.
 """
+import functools
+import inspect
+import sys
+import textwrap
+
 from absl import flags
 
 from bert_tf import distribute
 
+HELP_GROUPS = ("data", "model", "training", "distribution", "output", "task")
+# Flag name -> help group, filled as the define_* functions run (first group wins).
+_FLAG_GROUPS = {}
+NAME_GROUPS = {
+    "data": ("train_file", "dev_file", "test_file", "predict_file", "input_file", "eval_input_file", "data_dir",
+             "task_name", "max_train_examples", "cache_dir", "length_buckets", "skip_corrupt_records", "tfds_name",
+             "tfds_data_dir", "text_column", "text_pair_column", "label_column", "labels", "doc_stride",
+             "max_query_length", "version_2_with_negative", "max_predictions_per_seq", "dynamic_masking",
+             "masked_lm_prob", "gzip", "input_format", "output_file", "vocab_size", "min_frequency", "random_seed",
+             "dupe_factor", "short_seq_prob", "do_whole_word_mask", "num_output_shards", "num_workers",
+             "max_eval_steps", "encoding", "pre_segmented"),
+    "model": ("task_type", "model_config"),
+    "output": ("output_dir", "save_checkpoints_steps", "log_steps", "overwrite_output_dir", "n_best_size",
+               "max_answer_length", "null_score_diff_threshold", "verbose_logging", "export_dir", "model_dir"),
+}
+_NAME_GROUP = {name: group for group, names in NAME_GROUPS.items() for name in names}
+ENCODING_HELP = ("Encoding of the input text files (default: UTF-8, with or without a BOM; UTF-16 with a BOM is "
+                 "recognised). Chinese files are often gb18030 (a superset of GBK and GB2312) or big5.")
 
+
+def _grouped(group):
+    """Files every flag the decorated ``define_*(fv, ...)`` function defines under ``group``."""
+    def decorate(define):
+        signature = inspect.signature(define)
+
+        @functools.wraps(define)
+        def wrapped(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            fv = bound.arguments["fv"]
+            before = set(fv)
+            result = define(*args, **kwargs)
+            for name in set(fv) - before:
+                _FLAG_GROUPS.setdefault(name, group)
+            return result
+        return wrapped
+    return decorate
+
+
+def group_of(name):
+    """The help group of flag ``name``: its explicit one, else its define_* function's, else by its name."""
+    if name in _NAME_GROUP:
+        return _NAME_GROUP[name]
+    if name in _FLAG_GROUPS:
+        return _FLAG_GROUPS[name]
+    if name.endswith(("_file", "_files", "_dir", "_column")):
+        return "data"
+    return "task"
+
+
+def _is_alias(flag):
+    return type(flag).__name__ == "_FlagAlias"
+
+
+def script_flags(fv):
+    """The flags a script defined itself (bert_tf modules and the script), not absl's or TensorFlow's."""
+    main = sys.argv[0] if sys.argv else ""
+    own = {}
+    for module, module_flags in fv.flags_by_module_dict().items():
+        if module.startswith("bert_tf") or module in (main, "__main__") or module.startswith("tools"):
+            for flag in module_flags:
+                own[flag.name] = flag
+    return own
+
+
+def _default_text(flag):
+    value = flag.default
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def help_text(fv, doc=None, width=100):
+    """``--help``: the script's docstring as written, then its own flags by group with their defaults."""
+    lines = [doc.strip("\n"), ""] if doc else []
+    own = script_flags(fv)
+    aliases = sorted((name, flag) for name, flag in own.items() if _is_alias(flag))
+    by_group = {}
+    for name, flag in sorted(own.items()):
+        if not _is_alias(flag):
+            by_group.setdefault(group_of(name), []).append(flag)
+    for group in HELP_GROUPS:
+        if group not in by_group:
+            continue
+        lines.append(f"{group} flags:" if group != "task" else "other flags:")
+        for flag in by_group[group]:
+            default = _default_text(flag)
+            name = f"[no]{flag.name}" if flag.flag_type() == "bool" else flag.name
+            lines.append(f"  --{name}" + (f" (default: {default})" if default not in (None, "") else ""))
+            text = flag.help or ""
+            lines.extend(textwrap.wrap(text, width=width, initial_indent="      ", subsequent_indent="      "))
+        lines.append("")
+    if aliases:
+        names = ", ".join(f"--{name} (= --{flag.help.rsplit('--', 1)[-1].rstrip('.')})" for name, flag in aliases)
+        lines.extend(textwrap.wrap("google-research/bert names also accepted: " + names, width=width))
+        lines.append("")
+    lines.append("Flags may also come from --flagfile=FILE (one --flag=value per line); --helpfull lists "
+                 "absl's and TensorFlow's flags too.")
+    return "\n".join(lines)
+
+
+@_grouped("distribution")
 def define_strategy_flags(fv=flags.FLAGS):
     flags.DEFINE_enum("strategy", "auto", list(distribute.STRATEGIES),
                       "Distribution: auto picks a TPU when --tpu is set, then GPUs, then the CPU.", flag_values=fv)
@@ -20,8 +133,23 @@ def define_strategy_flags(fv=flags.FLAGS):
     flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.", flag_values=fv)
     flags.DEFINE_integer("steps_per_execution", 1, "Training steps run per tf.function call (raise on TPUs).",
                          flag_values=fv)
+    # google-research/bert's TPUEstimator flags, with the same meaning (checked in jobs.common.strategy_from).
+    flags.DEFINE_alias("iterations_per_loop", "steps_per_execution", flag_values=fv)
+    flags.DEFINE_alias("tpu_name", "tpu", flag_values=fv)
+    flags.DEFINE_bool("use_tpu", False, "Train on a TPU (google-research/bert's switch; the same as --strategy=tpu, "
+                      "with --tpu_name, or the local TPU without it). Stops with an error when no TPU is found.",
+                      flag_values=fv)
+    flags.DEFINE_string("tpu_zone", None, "GCE zone of a --tpu_name TPU (default: found from the metadata server).",
+                        flag_values=fv)
+    flags.DEFINE_string("gcp_project", None, "GCP project of a --tpu_name TPU (default: found from the metadata "
+                        "server).", flag_values=fv)
+    flags.DEFINE_string("master", None, "grpc:// address of the TPU worker, instead of --tpu_name (with --use_tpu).",
+                        flag_values=fv)
+    flags.DEFINE_integer("num_tpu_cores", None, "With --use_tpu: the TPU cores to train on; must equal the cores of "
+                         "the TPU found (google-research/bert's default 8 is not assumed).", flag_values=fv)
 
 
+@_grouped("model")
 def define_model_flags(fv=flags.FLAGS):
     flags.DEFINE_string("init_checkpoint", None,
                         "Starting weights: a Hugging Face/bert_tf model directory, a directory with "
@@ -37,6 +165,7 @@ def define_model_flags(fv=flags.FLAGS):
     flags.DEFINE_integer("max_seq_length", 128, "Maximum total input length in WordPiece tokens.", flag_values=fv)
 
 
+@_grouped("training")
 def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
     flags.DEFINE_string("output_dir", None, "Where checkpoints, logs, results and the final model go.",
                         flag_values=fv)
@@ -60,9 +189,9 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
                       "Train past corrupt TFRecord files (each is read up to its first bad record; what is "
                       "skipped is reported and counted) instead of stopping with the file and record index.",
                       flag_values=fv)
-    define_peft_flags(fv)
 
 
+@_grouped("training")
 def define_peft_flags(fv=flags.FLAGS):
     """Parameter-efficient fine-tuning (applied by jobs.common.load_init; see bert_tf/modeling/lora.py)."""
     flags.DEFINE_integer("lora_rank", 0, "LoRA rank on the attention query/value projections (0: off). The "
@@ -82,9 +211,11 @@ def define_peft_flags(fv=flags.FLAGS):
                          flag_values=fv)
 
 
+@_grouped("training")
 def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predictions_file="predictions",
                           length_buckets=None):
-    """Data files, do_* switches, epochs/steps and evaluation schedule shared by the fine-tuning scripts.
+    """Data files, do_* switches, epochs/steps, evaluation schedule and parameter-efficient training shared
+    by the fine-tuning scripts.
 
     ``length_buckets`` (a default like "32,64,128") also defines --length_buckets.
     """
@@ -121,3 +252,4 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                           "Batch training examples by length, padded to the smallest of these bounds that fits "
                           "(bounds above --max_seq_length are dropped). Empty: pad to --max_seq_length.",
                           flag_values=fv)
+    define_peft_flags(fv)

@@ -9,8 +9,6 @@ Both assemble ``[CLS] a [SEP] (b [SEP])`` and share one pair-truncation rule,
 ``truncated_lengths``, so a sentence gives the same ids in training and in serving.
 """
 import collections
-import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -100,12 +98,8 @@ class HostTokenizer:
         self.cls_id, self.sep_id = self.vocab["[CLS]"], self.vocab["[SEP]"]
         self.mask_id, self.unk_id = self.vocab["[MASK]"], self.vocab["[UNK]"]
         self.pad_id = self.vocab.get("[PAD]", 0)
-        # tokenizers wants a local file; copy remote (gs://) vocabs to a temp file first.
-        local_vocab = vocab_file
-        if "://" in vocab_file:
-            local_vocab = os.path.join(tempfile.mkdtemp(), "vocab.txt")
-            tf.io.gfile.copy(vocab_file, local_vocab)
-        self._wordpiece = BertWordPieceTokenizer(local_vocab, lowercase=do_lower_case,
+        # The vocab read through gfile above, handed over as a dict: no local file needed.
+        self._wordpiece = BertWordPieceTokenizer(dict(self.vocab), lowercase=do_lower_case,
                                                  strip_accents=do_lower_case, clean_text=True,
                                                  handle_chinese_chars=True, unk_token="[UNK]")
         # Literal "[SEP]"/"[MASK]" typed in user text are words, as in google-research/bert and

@@ -191,8 +191,7 @@ def _plot(rates, path):
     axes.set_ylabel("training examples / s")
     axes.set_title("Fine-tuning throughput, all-MiniLM-L6-v2, Rotten Tomatoes")
     figure.tight_layout()
-    with fileio.atomic_path(path) as temp:
-        figure.savefig(temp, format="png", dpi=100)
+    fileio.write_png(path, figure)
     plt.close(figure)
 
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from absl import flags as absl_flags
 
 from bert_tf import config as config_lib
+from bert_tf import fileio
 from bert_tf.errors import UserError
 from bert_tf.modeling import checkpoints
 from bert_tf.modeling.pretraining import BertPretrainingModel
@@ -37,15 +38,12 @@ def has_pretraining_heads(source):
         names = tf.train.load_checkpoint(checkpoints._find_tf1_prefix(source)).get_variable_to_shape_map()
         return any(name.startswith("cls/predictions/") for name in names)
     if kind == "safetensors":
-        from safetensors import safe_open
-
-        with safe_open(os.path.join(source, "model.safetensors"), framework="numpy") as f:
-            return any(key.startswith("cls.predictions.") for key in f.keys())
+        return any(key.startswith("cls.predictions.") for key in checkpoints._safetensors_state(source))
     if kind == "hf_tf":
         import h5py
 
         names = []
-        with h5py.File(os.path.join(source, "tf_model.h5"), "r") as f:
+        with fileio.local_copy(os.path.join(source, "tf_model.h5")) as local, h5py.File(local, "r") as f:
             f.visit(names.append)
         return any("mlm___cls" in name for name in names)
     config = checkpoints.load_checkpoint_config(source)

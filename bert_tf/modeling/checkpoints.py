@@ -84,9 +84,11 @@ def load_checkpoint_config(source):
 
 
 def _safetensors_state(directory):
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
-    state = load_file(os.path.join(directory, "model.safetensors"))
+    # Bytes through gfile, so gs:// directories load without a local copy.
+    with tf.io.gfile.GFile(os.path.join(directory, "model.safetensors"), "rb") as f:
+        state = load(f.read())
     # Sentence-transformers style exports drop the "bert." prefix of BertModel's keys.
     return {(k if k.startswith(("bert.", "cls.", "classifier.", "qa_outputs.")) else f"bert.{k}"): v
             for k, v in state.items()}
@@ -130,8 +132,12 @@ def _tf1_state(prefix):
 def _populate_hf(hf_model, source, kind):
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-    if kind in ("hf_tf", "hub"):
+    if kind == "hub":
         return type(hf_model).from_pretrained(source, config=hf_model.config)
+    if kind == "hf_tf":
+        # Hugging Face opens only local files: a gs:// directory is copied down first.
+        with fileio.local_copy(source) as local:
+            return type(hf_model).from_pretrained(local, config=hf_model.config)
     if kind == "safetensors":
         state = _safetensors_state(source)
     else:
@@ -200,8 +206,10 @@ def save_hf(model, output_dir, vocab_file=None, do_lower_case=True, meta=None):
         name = _relative_name(variable.name)
         if name in values:
             variable.assign(values[name])
-    with fileio.atomic_path(output_dir) as temp:
-        hf_model.save_pretrained(temp)
+    # bert_tf.json goes last: on object stores its presence says the directory is complete.
+    with fileio.atomic_path(output_dir, marker=MODEL_META) as temp:
+        with fileio.staged_output_dir(temp) as local:
+            hf_model.save_pretrained(local)
         if vocab_file:
             tf.io.gfile.copy(vocab_file, os.path.join(temp, "vocab.txt"), overwrite=True)
             fileio.write_json(os.path.join(temp, "tokenizer_config.json"),

@@ -112,8 +112,7 @@ def save_confusion_matrix_png(matrix, label_names, path, title="Confusion matrix
     for (row, col), count in np.ndenumerate(matrix):
         axes.text(col, row, str(count), ha="center", va="center", color="white" if count > threshold else "black")
     figure.tight_layout()
-    with fileio.atomic_path(path) as temp:
-        figure.savefig(temp, format="png", dpi=100)
+    fileio.write_png(path, figure)
     plt.close(figure)
 
 
