@@ -29,7 +29,26 @@ def _guarded(main):
     return wrapped
 
 
-def run(main):
-    """Runs ``main`` under absl, turning ``UserError`` into a one-line message and exit code 2."""
+HELP_ARGS = ("--help", "-help", "-h", "--helpshort", "-?")
+
+
+def print_help(doc=None, fv=None):
+    """The script's docstring and its own flags, grouped, with defaults (bert_tf.flags.help_text)."""
+    from absl import flags as absl_flags
+
+    from bert_tf import flags as flag_groups
+
+    doc = doc if doc is not None else getattr(sys.modules.get("__main__"), "__doc__", None)
+    print(flag_groups.help_text(fv or absl_flags.FLAGS, doc))
+
+
+def run(main, doc=None):
+    """Runs ``main`` under absl, turning ``UserError`` into a one-line message and exit code 2.
+
+    ``--help`` prints ``doc`` (default: the script's docstring) and the script's own flags by group.
+    """
+    if any(arg in HELP_ARGS for arg in sys.argv[1:]):
+        print_help(doc)
+        sys.exit(0)
     logging.set_verbosity(logging.WARNING)
     app.run(_guarded(main))

@@ -14,13 +14,13 @@ from bert_tf.errors import UserError
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
 
 
-def _connect_tpu(tpu):
+def _connect_tpu(tpu, zone=None, project=None):
     address = tpu or "local"
     try:
         if address == "local":
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu="local")
         else:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address, zone=zone, project=project)
         if address != "local":
             tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
@@ -49,7 +49,7 @@ def _check_tf_config():
                         '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
 
 
-def get_strategy(name="auto", tpu=None, num_gpus=None, paths=None):
+def get_strategy(name="auto", tpu=None, num_gpus=None, paths=None, tpu_zone=None, gcp_project=None):
     """Returns the strategy named by ``--strategy``.
 
     ``auto`` picks a TPU when ``--tpu`` is given, then all visible GPUs, then the CPU. Call it
@@ -67,7 +67,7 @@ def get_strategy(name="auto", tpu=None, num_gpus=None, paths=None):
         name = "tpu" if tpu else ("mirrored" if len(gpus) > 1 else ("gpu" if gpus else "cpu"))
     if name == "tpu":
         check_tpu_paths(tpu, paths or {})
-        return _connect_tpu(tpu)
+        return _connect_tpu(tpu, tpu_zone, gcp_project)
     if name == "cpu":
         return tf.distribute.OneDeviceStrategy("/cpu:0")
     if name == "gpu":
@@ -105,6 +105,20 @@ def check_tpu_paths(tpu, paths):
                 raise UserError(f"--{flag}={path.strip()} is a local path but --tpu={tpu} is a remote TPU: TPUs "
                                 "read from GCS: use gs:// for --input_file and --output_dir (or run on a TPU VM "
                                 "with --tpu=local)")
+
+
+def describe(strategy, global_batch_size, mixed_precision="no"):
+    """One start-up line: strategy, replicas, their devices, precision, global and per-replica batch."""
+    devices = getattr(strategy.extended, "worker_devices", None) or ()
+    names = sorted({d.split("device:")[-1] for d in devices}) if devices else ["?"]
+    replicas = strategy.num_replicas_in_sync
+    workers = num_workers(strategy)
+    precision = {"no": "float32", "fp16": "mixed float16", "bf16": "mixed bfloat16"}.get(mixed_precision,
+                                                                                       mixed_precision)
+    return (f"{type(strategy).__name__}: {replicas} replica{'s' if replicas != 1 else ''}"
+            + (f" on {workers} workers" if workers > 1 else "")
+            + f" ({', '.join(names)}{' per worker' if workers > 1 else ''}), precision {precision}, batch "
+            f"{global_batch_size} global = {global_batch_size // max(replicas, 1)} per replica")
 
 
 def per_replica_batch_size(strategy, global_batch_size, flag="--train_batch_size"):

@@ -1,4 +1,4 @@
-"""Convert a BERT checkpoint (HF TF dir, safetensors dir, google-research TF1 ckpt, hub id) to Hugging Face format.
+r"""Convert a BERT checkpoint (HF TF dir, safetensors dir, google-research TF1 ckpt, hub id) to Hugging Face format.
 
 Example:
   python tools/convert_checkpoint.py --init_checkpoint=uncased_L-12_H-768_A-12/bert_model.ckpt \

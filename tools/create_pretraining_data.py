@@ -1,4 +1,4 @@
-"""Raw text -> masked-LM/next-sentence TFRecords (google-research/bert's flags, schema and defaults).
+r"""Raw text -> masked-LM/next-sentence TFRecords (google-research/bert's flags, schema and defaults).
 
 Example:
   python tools/create_pretraining_data.py --input_file=corpus/*.txt --vocab_file=vocab.txt \

@@ -1,4 +1,4 @@
-"""Fine-tune BERT for sentence(-pair) classification or regression, evaluate and predict.
+r"""Fine-tune BERT for sentence(-pair) classification or regression, evaluate and predict.
 
 Example:
   python tools/run_classifier.py --init_checkpoint=path/to/bert --train_file=train.tsv \

@@ -1,4 +1,4 @@
-"""Fine-tune BERT for SWAG-style multiple choice (context + N endings), evaluate and predict.
+r"""Fine-tune BERT for SWAG-style multiple choice (context + N endings), evaluate and predict.
 
 Example:
   python tools/run_multiple_choice.py --init_checkpoint=path/to/bert --train_file=train.csv \

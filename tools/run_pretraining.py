@@ -1,4 +1,4 @@
-"""Pretrain BERT (masked LM + next sentence) on records from tools/create_pretraining_data.py.
+r"""Pretrain BERT (masked LM + next sentence) on records from tools/create_pretraining_data.py.
 
 Example:
   python tools/run_pretraining.py --input_file=data/pretrain.tfrecord* --bert_config_file=base \

@@ -1,4 +1,4 @@
-"""Fine-tune BERT for extractive question answering on SQuAD v1.1/v2.0 JSON, evaluate and predict.
+r"""Fine-tune BERT for extractive question answering on SQuAD v1.1/v2.0 JSON, evaluate and predict.
 
 Example:
   python tools/run_squad.py --init_checkpoint=path/to/bert --train_file=train-v1.1.json \

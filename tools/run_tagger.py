@@ -1,4 +1,4 @@
-"""Fine-tune BERT for token tagging (POS, NER) on CoNLL files, evaluate and predict.
+r"""Fine-tune BERT for token tagging (POS, NER) on CoNLL files, evaluate and predict.
 
 Example:
   python tools/run_tagger.py --init_checkpoint=path/to/bert --train_file=train.conll \

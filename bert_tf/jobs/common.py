@@ -107,9 +107,30 @@ def _check_config_matches_checkpoint(config, init):
 
 
 def strategy_from(flags):
-    """The strategy from --strategy/--tpu/--num_gpus; jobs call it before any other TensorFlow op."""
+    """The strategy from --strategy/--tpu/--num_gpus and google-research/bert's --use_tpu, --tpu_name,
+    --master, --tpu_zone, --gcp_project and --num_tpu_cores; jobs call it before any other TensorFlow op."""
     paths = {name: getattr(flags, name, None) for name in TPU_PATH_FLAGS}
-    return distribute.get_strategy(flags.strategy, flags.tpu, flags.num_gpus, paths=paths)
+    name, tpu = flags.strategy, flags.tpu
+    use_tpu, master = getattr(flags, "use_tpu", False), getattr(flags, "master", None)
+    if use_tpu:
+        if name not in ("auto", "tpu"):
+            raise UserError(f"--use_tpu asks for a TPU but --strategy={name}: drop one of them")
+        name, tpu = "tpu", tpu or master or "local"
+    elif master:
+        raise UserError("--master names a TPU worker and only applies with --use_tpu: add --use_tpu, or drop "
+                        "--master (multi-worker training reads TF_CONFIG)")
+    location = {flag: getattr(flags, flag, None) for flag in ("tpu_zone", "gcp_project")}
+    if any(location.values()) and name != "tpu" and not (name == "auto" and tpu):
+        given = next(flag for flag, value in location.items() if value)
+        raise UserError(f"--{given} only applies to a TPU named by --tpu_name: add --use_tpu --tpu_name=NAME, "
+                        f"or drop --{given}")
+    strategy = distribute.get_strategy(name, tpu, flags.num_gpus, paths=paths, **location)
+    cores = getattr(flags, "num_tpu_cores", None)
+    if cores is not None and isinstance(strategy, tf.distribute.TPUStrategy) and \
+            cores != strategy.num_replicas_in_sync:
+        raise UserError(f"--num_tpu_cores={cores} but the TPU found has {strategy.num_replicas_in_sync} cores: "
+                        f"pass --num_tpu_cores={strategy.num_replicas_in_sync} or leave it out")
+    return strategy
 
 
 def check_training_flags(flags):
