@@ -100,3 +100,13 @@ def _install_quiet_import():
 
 
 _install_quiet_import()
+
+
+def __getattr__(name):
+    # bert_tf.Predictor loads on first use: importing bert_tf must stay cheap and must not load
+    # TensorFlow (scripts import it first precisely so the environment is set before that).
+    if name == "Predictor":
+        from bert_tf.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'bert_tf' has no attribute {name!r}")

@@ -20,7 +20,8 @@ flags.DEFINE_multi_string("text", None, "Text to send (repeat the flag for a bat
 flags.DEFINE_multi_string("text_pair", None, "Second text of sentence-pair models, once per --text.")
 flags.DEFINE_multi_string("question", None, "Question for a QA model (repeat with --context for a batch).")
 flags.DEFINE_multi_string("context", None, "Context passage for a QA model, once per --question.")
-flags.DEFINE_string("local_saved_model", None, "Run in-process against this SavedModel version directory.")
+flags.DEFINE_string("local_saved_model", None, "Run in-process (bert_tf.Predictor) on this export version directory, "
+                    "TFLite export directory or fine-tuned model directory instead of calling a server.")
 flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "How to reach TF Serving.")
 flags.DEFINE_string("server", None, "TF Serving address (default http://localhost:8501 for REST, "
                     "localhost:8500 for gRPC).")

@@ -1,4 +1,4 @@
-"""Clients of an exported model: TF Serving over REST or gRPC, or the SavedModel in-process.
+"""Clients of an exported model: TF Serving over REST or gRPC, or in-process (``bert_tf.Predictor``).
 
 All three return the same thing, one dict of plain Python values per instance, so a caller (and
 the tests) can switch between them freely.
@@ -40,20 +40,12 @@ def _check_inputs(inputs):
 # -- in-process --------------------------------------------------------------------------------------
 
 def predict_local(path, inputs, signature="serving_default"):
-    """Runs ``inputs`` ({name: [strings]}) through the SavedModel version directory ``path``."""
-    import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
+    """Runs ``inputs`` ({name: [strings]}) in-process through ``bert_tf.Predictor`` on ``path``: an
+    export version directory, a TFLite export or a fine-tuned model directory."""
+    from bert_tf.predictor import Predictor
 
     _check_inputs(inputs)
-    if not tf.io.gfile.exists(f"{path}/saved_model.pb"):
-        raise UserError(f"--local_saved_model {path} holds no saved_model.pb: pass an export version directory "
-                        "such as export_dir/1")
-    function = tf.saved_model.load(path).signatures[signature]
-    expected = sorted(function.structured_input_signature[1])
-    if sorted(inputs) != expected:
-        raise UserError(f"the {signature} signature takes {expected}, not {sorted(inputs)}")
-    outputs = function(**{name: tf.constant(values, tf.string) for name, values in inputs.items()})
-    return _rows({name: _plain(value.numpy()) for name, value in outputs.items()})
+    return _rows({name: _plain(value) for name, value in Predictor.from_dir(path).run(inputs, signature).items()})
 
 
 # -- REST ----------------------------------------------------------------------------------------------

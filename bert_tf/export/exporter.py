@@ -4,7 +4,7 @@ import re
 
 import tensorflow as tf
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf.errors import UserError
 from bert_tf.export import signatures
 from bert_tf.export.signatures import ServingModule
@@ -13,6 +13,8 @@ from bert_tf.modeling import checkpoints, tasks
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 EXPORT_META = os.path.join("assets.extra", "bert_tf_export.json")
+# What trained the model (bert_tf/run_metadata.py), its paths reduced to file names.
+RUN_METADATA = os.path.join("assets.extra", run_metadata.FILENAME)
 QUANTIZE = ("none", "float16")
 # Texts for warmup requests: short and long, so the first real request of either kind is fast.
 WARMUP_TEXTS = ("warm up", "a longer warm-up request, so that the serving graph runs once with many word pieces "
@@ -57,41 +59,66 @@ def warmup_records(module, path, signature_names=("serving_default",)):
                 writer.write(log.SerializeToString())
 
 
-def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None, quantize="none"):
-    """Exports the fine-tuned model in ``model_dir``; returns the path of the new version directory.
-
-    Nothing is written when the version exists already; the version directory appears complete
-    (SavedModel, vocab asset, warmup requests) or not at all, so a watching server never loads half.
-    """
+def version_target(export_dir, version=None):
+    """export_dir/<version> for a new export (the next free version when None); refuses an existing one."""
     if version is not None and version <= 0:
         raise UserError(f"--version={version} must be a positive integer")
-    if quantize not in QUANTIZE:
-        raise UserError(f"--quantize={quantize} is not one of {', '.join(QUANTIZE)}")
     if export_dir and tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
         raise UserError(f"--export_dir {export_dir} is a file: pass a directory")
     version = version or next_version(export_dir)
     target = os.path.join(export_dir, str(version))
     if tf.io.gfile.exists(target):
         raise UserError(f"{target} already exists: pick another --version or leave it out to use the next one")
+    return target
+
+
+def check_max_seq_length(model, max_seq_length):
+    if max_seq_length > model.config.max_position_embeddings or max_seq_length < 4:
+        raise UserError(f"--max_seq_length={max_seq_length} must be between 4 and the model's "
+                        f"{model.config.max_position_embeddings} positions")
+    return max_seq_length
+
+
+def load_for_export(model_dir, max_seq_length=None):
+    """(model, meta) for every export format: meta gains ``vocab_file``, ``do_lower_case`` and the
+    checked ``max_seq_length`` (the given one, else training's)."""
     model, meta, model_dir = load_task_model(model_dir)
     vocab_file, do_lower_case = checkpoints.tokenizer_settings(model_dir)
     if not vocab_file:
         raise UserError(f"{model_dir} has no vocab.txt: the serving graph needs the model's vocabulary")
-    max_seq_length = max_seq_length or meta.get("max_seq_length", 128)
-    if max_seq_length > model.config.max_position_embeddings or max_seq_length < 4:
-        raise UserError(f"--max_seq_length={max_seq_length} must be between 4 and the model's "
-                        f"{model.config.max_position_embeddings} positions")
+    return model, dict(meta, vocab_file=vocab_file, do_lower_case=True if do_lower_case is None else bool(do_lower_case),
+                       max_seq_length=check_max_seq_length(model, max_seq_length or meta.get("max_seq_length", 128)))
+
+
+def serving_module(model, meta, quantize="none"):
+    """The ServingModule an export saves (and ``bert_tf.Predictor`` runs in memory for a model directory)."""
     float16_weights = None
     if quantize == "float16":
         from bert_tf.export.quantize import Float16Weights
 
         float16_weights = Float16Weights(model)
-    module = ServingModule(model, meta["task"], vocab_file, True if do_lower_case is None else bool(do_lower_case),
-                           max_seq_length, labels=meta.get("labels"), text_pair=meta.get("text_pair", False),
+    module = ServingModule(model, meta["task"], meta["vocab_file"], meta["do_lower_case"], meta["max_seq_length"],
+                           labels=meta.get("labels"), text_pair=meta.get("text_pair", False),
                            max_query_length=meta.get("max_query_length", signatures.DEFAULT_MAX_QUERY_LENGTH),
                            max_answer_length=meta.get("max_answer_length", signatures.DEFAULT_MAX_ANSWER_LENGTH),
                            float16_weights=float16_weights)
-    with fileio.atomic_path(target) as temp:
+    return module
+
+
+def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None, quantize="none"):
+    """Exports the fine-tuned model in ``model_dir``; returns the path of the new version directory.
+
+    Nothing is written when the version exists already; the version directory appears complete
+    (SavedModel, vocab asset, warmup requests) or not at all, so a watching server never loads half.
+    """
+    if quantize not in QUANTIZE:
+        raise UserError(f"--quantize={quantize} is not one of {', '.join(QUANTIZE)}")
+    target = version_target(export_dir, version)
+    model, meta = load_for_export(model_dir, max_seq_length)
+    module = serving_module(model, meta, quantize)
+    # saved_model.pb goes last: TF Serving and tf.saved_model.load need it, so on object stores a
+    # version directory is loadable only once every other file is in place.
+    with fileio.atomic_path(target, marker="saved_model.pb") as temp:
         tf.saved_model.save(module, temp, signatures=module.signatures())
         fileio.ensure_dir(os.path.join(temp, "assets.extra"))
         warmup_records(module, os.path.join(temp, WARMUP_FILE))
@@ -99,6 +126,7 @@ def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None,
         fileio.write_json(os.path.join(temp, EXPORT_META),
                           {"task": meta["task"], "labels": meta.get("labels"), "inputs":
                            list(signatures.text_inputs(module.task, module.text_pair)),
-                           "max_seq_length": max_seq_length, "do_lower_case": module.tokenizer.do_lower_case,
+                           "max_seq_length": meta["max_seq_length"], "do_lower_case": meta["do_lower_case"],
                            "weights": "float16" if quantize == "float16" else "float32"})
+        run_metadata.copy_into_export(model_dir_of(model_dir), temp, RUN_METADATA)
     return target
