@@ -9,6 +9,7 @@ from absl import flags as absl_flags
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import classification as data
+from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SequenceClassifier
@@ -64,6 +65,7 @@ def run(flags):
     strategy = common.strategy_from(flags)
     regression = flags.task_type == "regression"
     setup = common.resolve_model(flags)
+    data_report.report_job_data(flags, setup.tokenizer, flags.task_type, strategy)
     label_list = list(flags.labels) if flags.labels else None
     init_meta = finetune.init_meta(setup.init_checkpoint)
     if init_meta and not flags.do_train:

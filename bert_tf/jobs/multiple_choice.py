@@ -9,6 +9,7 @@ from absl import flags as absl_flags
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import multiple_choice as data
+from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import MultipleChoice
@@ -35,6 +36,7 @@ def run(flags):
     # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
+    data_report.report_job_data(flags, setup.tokenizer, "multiple_choice", strategy)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
     init_meta = finetune.init_meta(setup.init_checkpoint)
 

@@ -6,6 +6,7 @@ from absl import flags as absl_flags
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import squad as data
+from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SpanQA
@@ -51,6 +52,7 @@ def run(flags):
     # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
+    data_report.report_job_data(flags, setup.tokenizer, "squad", strategy)
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
     window_settings = {"max_seq_length": flags.max_seq_length, "doc_stride": flags.doc_stride,
                        "max_query_length": flags.max_query_length}

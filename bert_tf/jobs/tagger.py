@@ -7,6 +7,7 @@ from absl import flags as absl_flags
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import tagging as data
+from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import TokenTagger
@@ -48,6 +49,7 @@ def run(flags):
     # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
+    data_report.report_job_data(flags, setup.tokenizer, "tagging", strategy)
     init_meta = finetune.init_meta(setup.init_checkpoint)
     label_list = list(flags.labels) if flags.labels else None
     if init_meta and init_meta.get("task") == "tagging" and not flags.do_train:
