@@ -10,7 +10,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) buries our one-line errors.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # transformers' advisory notices (TF deprecation banners) would bury our own one-line messages.
-# Hub downloads happen only in checkpoints.py, and only for an --init_checkpoint that is a hub id.
+# Hub downloads happen only in checkpoints.py, and only for an --init_checkpoint written hub:<id>.
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 __version__ = "0.1.0"

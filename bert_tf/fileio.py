@@ -31,10 +31,13 @@ def _temp_sibling(path):
 
 
 def _remove(path):
-    if tf.io.gfile.isdir(path):
-        tf.io.gfile.rmtree(path)
-    elif tf.io.gfile.exists(path):
-        tf.io.gfile.remove(path)
+    try:
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        elif tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
+    except tf.errors.NotFoundError:
+        pass  # ram:// says "model" exists when only "model.partial-..." does
 
 
 def is_local(path):
@@ -198,6 +201,40 @@ def ensure_dir(path):
         tf.io.gfile.makedirs(path)
     except (PermissionError, tf.errors.PermissionDeniedError) as error:
         raise UserError(f"cannot create directory {path} ({error}): choose a writable location") from None
+
+
+def _comparable(path):
+    path = str(path)
+    if is_local(path):
+        return os.path.abspath(path[len("file://"):] if path.startswith("file://") else path)
+    return path.rstrip("/")
+
+
+def check_output_not_input(output, inputs, output_flag="--output_dir"):
+    """Refuses an output path equal to, inside, or containing any input ({flag: path}): writing it
+    would replace or delete what the run reads."""
+    out = _comparable(output)
+    for flag, path in inputs.items():
+        if not path:
+            continue
+        source = _comparable(path)
+        if out == source or source.startswith(out + "/") or out.startswith(source + "/"):
+            relation = "is" if out == source else "contains" if source.startswith(out + "/") else "is inside"
+            raise UserError(f"{output_flag} {output} {relation} {flag} {path}: writing it would destroy the input; "
+                            f"choose another {output_flag}")
+
+
+def check_replaceable_dir(path, marker, overwrite, flag="--output_dir"):
+    """Refuses to replace a non-empty directory without ``marker`` (the metadata file bert_tf writes
+    into its outputs) unless ``overwrite``: it holds someone else's files."""
+    if not tf.io.gfile.exists(path):
+        return
+    if not tf.io.gfile.isdir(path):
+        raise UserError(f"{flag} {path} is a file, not a directory: choose another {flag}")
+    if overwrite or not tf.io.gfile.listdir(path) or tf.io.gfile.exists(os.path.join(path, marker)):
+        return
+    raise UserError(f"{flag} {path} is a non-empty directory bert_tf did not write (no {marker}): choose an empty "
+                    f"or new {flag}, or pass --overwrite_output_dir to replace everything in it")
 
 
 def require_file(path, what, fix="check the path"):

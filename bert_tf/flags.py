@@ -153,14 +153,19 @@ def define_strategy_flags(fv=flags.FLAGS):
 def define_model_flags(fv=flags.FLAGS):
     flags.DEFINE_string("init_checkpoint", None,
                         "Starting weights: a Hugging Face/bert_tf model directory, a directory with "
-                        "model.safetensors, a google-research/bert TF1 checkpoint, or a hub id.", flag_values=fv)
+                        "model.safetensors, a keras-hub BERT preset, a google-research/bert TF1 or TF Model Garden "
+                        "TF2 checkpoint, or hub:<id> (the only form that downloads).", flag_values=fv)
+    flags.DEFINE_bool("allow_partial_init", False,
+                      "Start the encoder weights --init_checkpoint lacks (or has in another shape) from scratch "
+                      "instead of stopping. Off: every encoder weight must come from the checkpoint.", flag_values=fv)
     flags.DEFINE_string("bert_config_file", None,
                         "Model config: a preset name (tiny, mini, small, medium, base, large) or a JSON file. "
                         "Defaults to the config stored with --init_checkpoint.", flag_values=fv)
     flags.DEFINE_string("vocab_file", None,
                         "WordPiece vocab.txt. Defaults to the one stored with --init_checkpoint.", flag_values=fv)
     flags.DEFINE_bool("do_lower_case", None,
-                      "Lower-case input text. Defaults to --init_checkpoint's tokenizer_config.json, else True.",
+                      "Lower-case input text. Defaults to --init_checkpoint's tokenizer config, else to what the "
+                      "vocab shows (capitalised word pieces: cased); a value contradicting either is refused.",
                       flag_values=fv)
     flags.DEFINE_integer("max_seq_length", 128, "Maximum total input length in WordPiece tokens.", flag_values=fv)
 

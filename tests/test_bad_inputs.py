@@ -226,11 +226,11 @@ CASES = [
      "(or tf_model.h5) first"),
     ("checkpoint_empty_dir", "--init_checkpoint directory without weights",
      lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "init_checkpoint": _empty_dir(d)},
-     "{d}/empty_model holds no tf_model.h5, model.safetensors or TF1 checkpoint: point --init_checkpoint at a "
-     "model directory"),
+     "{d}/empty_model holds no tf_model.h5, model.safetensors, keras-hub preset or TF checkpoint: point "
+     "--init_checkpoint at a model directory"),
     ("checkpoint_missing", "--init_checkpoint path that does not exist",
      lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "init_checkpoint": os.path.join(d, "gone", "model")},
-     "--init_checkpoint {d}/gone/model does not exist: pass a model directory, a TF1 checkpoint prefix or a hub id"),
+     "--init_checkpoint {d}/gone/model does not exist: check the path (only hub:<id> downloads from a model hub)"),
     ("no_model_source", "neither --init_checkpoint nor --bert_config_file",
      lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "init_checkpoint": None,
                    "vocab_file": os.path.join(c, "vocab.txt")},
@@ -345,7 +345,14 @@ def test_no_implicit_hub_access(tmp_path, flag_values):
 
     with pytest.raises(UserError, match="does not exist"):
         checkpoints.source_kind(str(tmp_path / "bert-base-uncased"))
-    assert checkpoints.source_kind("google-bert/bert-base-uncased") == "hub"
+    # Only the explicit hub: form is a hub id; a relative path that happens to look like one is not.
+    with pytest.raises(UserError) as error:
+        checkpoints.source_kind("runs/my_model")
+    assert str(error.value) == ("--init_checkpoint runs/my_model does not exist: check the path; to download it from "
+                                "the Hugging Face hub, pass --init_checkpoint=hub:runs/my_model")
+    assert checkpoints.source_kind("hub:google-bert/bert-base-uncased") == "hub"
+    with pytest.raises(UserError, match="is not a Hugging Face hub id"):
+        checkpoints.source_kind("hub:../escape")
 
 
 def test_trust_remote_code_is_never_set():

@@ -48,7 +48,7 @@ def test_notebook_is_valid_nbformat_4():
     # The steps the issue asks for: install the tpu extra, connect with tpu='local', fine-tune
     # from a hub checkpoint on the TPU, export.
     assert "[tpu]" in source and "TPUClusterResolver(tpu='local')" in source
-    assert "--strategy=tpu --tpu=local" in source and "--init_checkpoint=google-bert/bert-base-uncased" in source
+    assert "--strategy=tpu --tpu=local" in source and "--init_checkpoint=hub:google-bert/bert-base-uncased" in source
     assert "tools/export_savedmodel.py" in source
 
 

@@ -10,6 +10,7 @@ from bert_tf import config as config_lib
 from bert_tf import distribute, fileio
 from bert_tf.errors import UserError
 from bert_tf.modeling import checkpoints
+from bert_tf import tokenization
 from bert_tf.tokenization import HostTokenizer
 from bert_tf.training import optimization
 from bert_tf.training.trainer import Trainer
@@ -27,6 +28,8 @@ class ModelSetup:
     freeze_embeddings: bool = False
     freeze_layers: int = 0
     seed: int = None
+    # --allow_partial_init: start weights the checkpoint lacks from scratch instead of stopping.
+    allow_partial_init: bool = False
 
 
 def model_dir_of(path):
@@ -39,15 +42,16 @@ def model_dir_of(path):
 def resolve_model(flags):
     """Config, tokenizer and starting checkpoint from --init_checkpoint/--bert_config_file/--vocab_file."""
     init = model_dir_of(flags.init_checkpoint)
-    vocab_file, lower = flags.vocab_file, flags.do_lower_case
+    vocab_file, stored_lower = flags.vocab_file, None
     if init:
         checkpoints.source_kind(init)
         stored_vocab, stored_lower = checkpoints.tokenizer_settings(init)
+        # The checkpoint's tokenizer config describes its own vocab only.
+        stored_lower = stored_lower if not vocab_file or vocab_file == stored_vocab else None
         vocab_file = vocab_file or stored_vocab
-        lower = stored_lower if lower is None else lower
     if not vocab_file:
         raise UserError("--vocab_file is required (the --init_checkpoint directory holds no vocab.txt)")
-    lower = True if lower is None else lower
+    lower = tokenization.resolve_lower_case(vocab_file, flags.do_lower_case, stored_lower)
     tokenizer = HostTokenizer(vocab_file, do_lower_case=lower)
     if flags.bert_config_file:
         config = config_lib.load_bert_config(flags.bert_config_file)
@@ -77,7 +81,8 @@ def resolve_model(flags):
     return ModelSetup(config, tokenizer, init, lora_rank=lora_rank, lora_alpha=getattr(flags, "lora_alpha", 16.0),
                       freeze_encoder=freeze_encoder,
                       freeze_embeddings=bool(getattr(flags, "freeze_embeddings", False)), freeze_layers=freeze_layers,
-                      seed=getattr(flags, "seed", None))
+                      seed=getattr(flags, "seed", None),
+                      allow_partial_init=bool(getattr(flags, "allow_partial_init", False)))
 
 
 # Flags naming data the input pipeline reads or outputs the training loop writes; a remote TPU
@@ -179,7 +184,7 @@ def load_init(model, setup):
 
     model.build_with_dummies()
     if setup.init_checkpoint:
-        checkpoints.load_weights(model, setup.init_checkpoint)
+        checkpoints.load_weights(model, setup.init_checkpoint, allow_partial_init=setup.allow_partial_init)
     if setup.freeze_embeddings or setup.freeze_layers:
         model.bert.embeddings.trainable = False
     for layer in model.bert.encoder.layer[:setup.freeze_layers]:

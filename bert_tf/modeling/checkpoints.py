@@ -3,18 +3,20 @@
 Sources ``--init_checkpoint`` may name:
 * a Hugging Face directory with TF weights (``tf_model.h5``), including bert_tf outputs;
 * a directory with PyTorch ``model.safetensors`` (read with numpy; torch is never needed);
+* a keras-hub BERT preset directory (keras_hub_format.py);
 * a google-research/bert TF1 checkpoint (``bert_model.ckpt`` prefix or its directory);
-* a hub id such as ``google-bert/bert-base-uncased`` (the only case that may download).
+* a TF Model Garden TF2 checkpoint of BertEncoder / BertPretrainerV2 (model_garden.py);
+* ``hub:<id>`` such as ``hub:google-bert/bert-base-uncased``: the only form that downloads.
 
-Whatever the source, weights first land in the Hugging Face TF class matching the target model
-(``model.hf_class``), then move into the target by variable name, so every head and every
-format shares one name mapping: Hugging Face's own.
+Every format is read into one dict keyed by our variable names (Hugging Face's TF names), and
+``assign_state`` moves it into the model, refusing unless every encoder weight found its value.
 """
 import json
 import os
 import re
 
 import tensorflow as tf
+from absl import logging
 
 from bert_tf import fileio
 from bert_tf.errors import UserError
@@ -28,44 +30,118 @@ def _relative_name(variable_name):
     return name.split("/", 1)[1] if "/" in name else name
 
 
-def _find_tf1_prefix(path):
+HUB_PREFIX = "hub:"
+# Dense kernels of every format land in Keras's [in, out] layout; PyTorch and TF1 heads store [out, in].
+_HEAD_PREFIXES = ("mlm___cls/", "nsp___cls/", "classifier/", "qa_outputs/")
+
+
+def _find_tf_prefix(path):
+    """The checkpoint prefix of a TF1/TF2 checkpoint path or directory (bert_model.ckpt first), or None."""
     if tf.io.gfile.isdir(path):
-        indexes = sorted(tf.io.gfile.glob(os.path.join(path, "*.ckpt*.index")))
+        indexes = sorted(tf.io.gfile.glob(os.path.join(path, "*.index")),
+                         key=lambda p: (not os.path.basename(p).startswith("bert_model.ckpt"), p))
         return indexes[0][: -len(".index")] if indexes else None
     if tf.io.gfile.exists(path + ".index"):
         return path
     return None
 
 
+def _tf_checkpoint_kind(prefix):
+    from bert_tf.modeling import model_garden
+
+    try:
+        names = [name for name, _ in tf.train.list_variables(prefix)]
+    except (tf.errors.OpError, ValueError) as error:
+        raise UserError(f"cannot read the TF checkpoint {prefix} ({str(error).strip().splitlines()[0][:160]}): "
+                        "its .index and .data-* files must both be present and complete") from None
+    return "tf2" if model_garden.is_object_based(names) else "tf1"
+
+
+def hub_id(source):
+    """The model id of a ``hub:<id>`` source, else None."""
+    if source and source.startswith(HUB_PREFIX):
+        repo = source[len(HUB_PREFIX):]
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", repo):
+            raise UserError(f"--init_checkpoint {source}: {repo!r} is not a Hugging Face hub id such as "
+                            "hub:google-bert/bert-base-uncased")
+        return repo
+    return None
+
+
 def source_kind(source):
-    """Classifies ``--init_checkpoint`` without touching the network."""
+    """Classifies ``--init_checkpoint`` without touching the network.
+
+    hf_tf, safetensors, keras_hub, tf1 (google-research/bert), tf2 (TF Model Garden) or hub. Only
+    a ``hub:`` source may download: a local path that does not exist is an error, never a hub id,
+    so a typo cannot fetch someone else's weights.
+    """
+    if hub_id(source):
+        return "hub"
+    from bert_tf.modeling import keras_hub_format
+
     if tf.io.gfile.isdir(source):
         if tf.io.gfile.exists(os.path.join(source, "tf_model.h5")):
             return "hf_tf"
         if tf.io.gfile.exists(os.path.join(source, "model.safetensors")):
             return "safetensors"
-        if _find_tf1_prefix(source):
-            return "tf1"
+        if keras_hub_format.is_preset(source):
+            return "keras_hub"
+        prefix = _find_tf_prefix(source)
+        if prefix:
+            return _tf_checkpoint_kind(prefix)
         if tf.io.gfile.exists(os.path.join(source, "pytorch_model.bin")):
             raise UserError(f"{source} holds only pytorch_model.bin, which would need unpickling: convert it to "
                             "model.safetensors (or tf_model.h5) first")
-        raise UserError(f"{source} holds no tf_model.h5, model.safetensors or TF1 checkpoint: point "
+        raise UserError(f"{source} holds no tf_model.h5, model.safetensors, keras-hub preset or TF checkpoint: point "
                         "--init_checkpoint at a model directory")
-    if _find_tf1_prefix(source):
-        return "tf1"
-    if re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", source) and not source.startswith((".", "/")) \
-            and not os.path.splitext(source)[1]:
-        return "hub"
-    raise UserError(f"--init_checkpoint {source} does not exist: pass a model directory, a TF1 checkpoint "
-                    "prefix or a hub id")
+    prefix = _find_tf_prefix(source)
+    if prefix:
+        return _tf_checkpoint_kind(prefix)
+    if tf.io.gfile.exists(source):
+        raise UserError(f"--init_checkpoint {source} is a file, not a checkpoint: pass a model directory or a TF "
+                        "checkpoint prefix (bert_model.ckpt, without .index)")
+    looks_like_id = re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", source) and not os.path.splitext(source)[1]
+    hint = f"; to download it from the Hugging Face hub, pass --init_checkpoint={HUB_PREFIX}{source}" \
+        if looks_like_id else f" (only {HUB_PREFIX}<id> downloads from a model hub)"
+    raise UserError(f"--init_checkpoint {source} does not exist: check the path{hint}")
+
+
+_HUB_FILES = ("config.json", "vocab.txt", "tokenizer_config.json")
+_resolved_hub = {}
+
+
+def local_source(source):
+    """``source`` itself, or for ``hub:<id>`` the local Hugging Face cache directory of its files.
+
+    The one place a model hub is reached: config, vocab and weights (model.safetensors, else
+    tf_model.h5) are fetched once and read like any local directory afterwards.
+    """
+    repo = hub_id(source)
+    if repo is None:
+        return source
+    if repo not in _resolved_hub:
+        import huggingface_hub
+
+        try:
+            directory = huggingface_hub.snapshot_download(repo, allow_patterns=list(_HUB_FILES) + ["model.safetensors"])
+            if not tf.io.gfile.exists(os.path.join(directory, "model.safetensors")):
+                directory = os.path.dirname(huggingface_hub.hf_hub_download(repo, "tf_model.h5"))
+        except Exception as error:  # network, authentication and missing-file errors all end the same way
+            raise UserError(f"cannot download {source} ({type(error).__name__}: {str(error).splitlines()[0][:160]}): "
+                            "check the id and the network, or pass a local model directory") from None
+        _resolved_hub[repo] = directory
+    return _resolved_hub[repo]
+
+
+def _directory_of(source):
+    source = local_source(source)
+    return source if tf.io.gfile.isdir(source) else os.path.dirname(source)
 
 
 def checkpoint_config_path(source):
-    """The config file that describes a source's architecture (None for hub ids)."""
-    kind = source_kind(source)
-    if kind == "hub":
-        return None
-    directory = source if tf.io.gfile.isdir(source) else os.path.dirname(source)
+    """The config file that describes a source's architecture."""
+    source_kind(source)
+    directory = _directory_of(source)
     for name in ("config.json", "bert_config.json"):
         if tf.io.gfile.exists(os.path.join(directory, name)):
             return os.path.join(directory, name)
@@ -73,14 +149,60 @@ def checkpoint_config_path(source):
 
 
 def load_checkpoint_config(source):
-    from transformers import BertConfig
+    """The BertConfig of a source, whatever its format."""
+    kind = source_kind(source)
+    if kind == "keras_hub":
+        from bert_tf.modeling import keras_hub_format
 
-    path = checkpoint_config_path(source)
-    if path is None:
-        return BertConfig.from_pretrained(source)
+        return keras_hub_format.bert_config(local_source(source))
     from bert_tf import config as config_lib
 
-    return config_lib.load_bert_config(path)
+    config = config_lib.load_bert_config(checkpoint_config_path(source))
+    if kind in ("tf1", "tf2") and config.hidden_act == "gelu":
+        # google-research/bert and the Model Garden compute "gelu" as the tanh approximation;
+        # Hugging Face's "gelu" is the exact (erf) form, its tanh form is "gelu_new".
+        config.hidden_act = "gelu_new"
+    return config
+
+
+def _hf_h5_state(directory):
+    import h5py
+
+    state = {}
+    with fileio.local_copy(os.path.join(directory, "tf_model.h5")) as local, h5py.File(local, "r") as f:
+        for layer in f.attrs.get("layer_names", []):
+            group = f[layer]
+            for weight in group.attrs.get("weight_names", []):
+                weight = weight.decode() if isinstance(weight, bytes) else weight
+                state[_relative_name(weight)] = group[weight][()]
+    return state
+
+
+def _pt_name(key):
+    """Hugging Face PyTorch state-dict key -> (our variable name, transpose) or None to skip.
+
+    Sentence-transformers exports drop BertModel's "bert." prefix; the tied MLM decoder and the
+    position-id buffer carry nothing of their own.
+    """
+    if not key.startswith(("bert.", "cls.", "classifier.", "qa_outputs.")):
+        key = f"bert.{key}"
+    if key.endswith("position_ids") or key.startswith("cls.predictions.decoder."):
+        return None
+    name = key.replace(".", "/")
+    name = re.sub(r"/layer/(\d+)/", r"/layer_._\1/", name)
+    name = re.sub(r"^cls/predictions/", "mlm___cls/predictions/", name)
+    name = re.sub(r"^cls/seq_relationship/", "nsp___cls/seq_relationship/", name)
+    if name.endswith("word_embeddings/weight"):
+        return name, False
+    if re.search(r"(position|token_type)_embeddings/weight$", name):
+        return name[: -len("weight")] + "embeddings", False
+    if re.search(r"LayerNorm/(weight|gamma)$", name):
+        return name.rsplit("/", 1)[0] + "/gamma", False
+    if re.search(r"LayerNorm/(bias|beta)$", name):
+        return name.rsplit("/", 1)[0] + "/beta", False
+    if name.endswith("/weight"):
+        return name[: -len("weight")] + "kernel", True
+    return name, False
 
 
 def _safetensors_state(directory):
@@ -88,27 +210,35 @@ def _safetensors_state(directory):
 
     # Bytes through gfile, so gs:// directories load without a local copy.
     with tf.io.gfile.GFile(os.path.join(directory, "model.safetensors"), "rb") as f:
-        state = load(f.read())
-    # Sentence-transformers style exports drop the "bert." prefix of BertModel's keys.
-    return {(k if k.startswith(("bert.", "cls.", "classifier.", "qa_outputs.")) else f"bert.{k}"): v
-            for k, v in state.items()}
+        raw = load(f.read())
+    state = {}
+    for key, value in raw.items():
+        mapped = _pt_name(key)
+        if mapped and value.dtype.kind == "f":
+            state[mapped[0]] = value.T if mapped[1] else value
+    return state
 
 
 _TF1_RULES = [
-    (r"^bert/encoder/layer_(\d+)/", r"bert.encoder.layer.\1."),
-    (r"/", "."),
-    (r"\.kernel$", ".weight"),
-    (r"\.gamma$", ".weight"),
-    (r"\.beta$", ".bias"),
-    (r"(word_embeddings|position_embeddings|token_type_embeddings)$", r"\1.weight"),
-    (r"^cls\.predictions\.output_bias$", "cls.predictions.bias"),
-    (r"^cls\.seq_relationship\.output_weights$", "cls.seq_relationship.weight"),
-    (r"^cls\.seq_relationship\.output_bias$", "cls.seq_relationship.bias"),
+    (r"^bert/encoder/layer_(\d+)/", r"bert/encoder/layer_._\1/"),
+    (r"/word_embeddings$", "/word_embeddings/weight"),
+    (r"/(position|token_type)_embeddings$", r"/\1_embeddings/embeddings"),
+    (r"^cls/predictions/output_bias$", "mlm___cls/predictions/bias"),
+    (r"^cls/predictions/", "mlm___cls/predictions/"),
+    (r"^cls/seq_relationship/output_weights$", "nsp___cls/seq_relationship/kernel"),
+    (r"^cls/seq_relationship/output_bias$", "nsp___cls/seq_relationship/bias"),
+    # google-research/bert's run_classifier and run_squad heads.
+    (r"^output_weights$", "classifier/kernel"),
+    (r"^output_bias$", "classifier/bias"),
+    (r"^cls/squad/output_weights$", "qa_outputs/kernel"),
+    (r"^cls/squad/output_bias$", "qa_outputs/bias"),
 ]
+# TF1 heads stored as [out, in] (tf.matmul(x, w, transpose_b=True)); every other kernel is [in, out].
+_TF1_TRANSPOSED = {"nsp___cls/seq_relationship/kernel", "classifier/kernel", "qa_outputs/kernel"}
 
 
-def tf1_name_to_pt(name):
-    """google-research/bert variable name -> Hugging Face PyTorch state-dict key."""
+def tf1_name(name):
+    """google-research/bert variable name -> our (Hugging Face TF) variable name."""
     for pattern, replacement in _TF1_RULES:
         name = re.sub(pattern, replacement, name)
     return name
@@ -118,76 +248,119 @@ def _tf1_state(prefix):
     reader = tf.train.load_checkpoint(prefix)
     state = {}
     for name in reader.get_variable_to_shape_map():
-        if not name.startswith(("bert/", "cls/")) or "adam_" in name:
+        if "adam_" in name or name == "global_step" or "/" not in name and not name.startswith("output_"):
             continue
+        target = tf1_name(name)
         value = reader.get_tensor(name)
-        key = tf1_name_to_pt(name)
-        # TF1 dense kernels are [in, out]; PyTorch Linear weights are [out, in].
-        if name.endswith("/kernel"):
-            value = value.T
-        state[key] = value
+        state[target] = value.T if target in _TF1_TRANSPOSED else value
     return state
 
 
-def _populate_hf(hf_model, source, kind):
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
-    if kind == "hub":
-        return type(hf_model).from_pretrained(source, config=hf_model.config)
-    if kind == "hf_tf":
-        # Hugging Face opens only local files: a gs:// directory is copied down first.
-        with fileio.local_copy(source) as local:
-            return type(hf_model).from_pretrained(local, config=hf_model.config)
-    if kind == "safetensors":
-        state = _safetensors_state(source)
-    else:
-        state = _tf1_state(_find_tf1_prefix(source))
-    hf_model.build_in_name_scope()
-    load_pytorch_state_dict_in_tf2_model(hf_model, state, allow_missing_keys=True)
-    return hf_model
-
-
-def load_weights(model, source, strict_heads=False):
-    """Loads ``source`` into ``model`` (built or not); returns the names it did not find.
-
-    Shape mismatches (another model size, another label count) are errors naming the variables.
-    """
+def read_state(source):
+    """{our variable name: array} from any source format (kernels in Keras's [in, out] layout)."""
     kind = source_kind(source)
-    import transformers
-
-    # Its "some weights were not used" notices are expected here (heads differ by task); the
-    # mapping below reports what matters: shape mismatches and missing encoder weights.
-    transformers.logging.set_verbosity_error()
-    hf_model = model.hf_class(model.config)
+    local = local_source(source)
     try:
-        hf_model = _populate_hf(hf_model, source, kind)
-    except (OSError, ValueError) as error:
-        raise UserError(f"cannot load --init_checkpoint {source} ({str(error).splitlines()[0]}): "
-                        "check that it is a BERT checkpoint of this model size") from None
+        if kind == "hf_tf" or (kind == "hub" and tf.io.gfile.exists(os.path.join(local, "tf_model.h5"))):
+            return _hf_h5_state(local)
+        if kind in ("safetensors", "hub"):
+            return _safetensors_state(local)
+        if kind == "keras_hub":
+            from bert_tf.modeling import keras_hub_format
+
+            return keras_hub_format.read_state(local)
+        if kind == "tf2":
+            from bert_tf.modeling import model_garden
+
+            return model_garden.read_state(_find_tf_prefix(local))
+        return _tf1_state(_find_tf_prefix(local))
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise UserError(f"cannot read --init_checkpoint {source} ({str(error).strip().splitlines()[0][:160]}): "
+                        "check that the files are complete") from None
+
+
+def fold_heads(name, value):
+    """Per-head attention weights ([hidden, heads, size] and the like, as EinsumDense stores them)
+    -> the dense [in, out] layout of ``name``."""
+    if re.search(r"attention/self/(query|key|value)/kernel$", name):
+        return value.reshape(value.shape[0], -1)
+    if re.search(r"attention/self/(query|key|value)/bias$", name):
+        return value.reshape(-1)
+    if name.endswith("attention/output/dense/kernel"):
+        return value.reshape(-1, value.shape[-1])
+    return value
+
+
+def _is_encoder(name):
+    return name.startswith("bert/")
+
+
+def assign_state(model, state, source, allow_partial_init=False, strict_heads=False):
+    """Moves ``state`` into ``model`` by name; returns a report (matched, missing heads, ...).
+
+    Every encoder weight of the model must come from the checkpoint, and every encoder weight of
+    the checkpoint must find its place (a pooler the model lacks excepted), unless
+    ``allow_partial_init``: anything else would leave random weights behind a successful run.
+    Heads (masked-LM, next-sentence, classifier, ...) may be missing: they train from scratch.
+    """
     if not model.built:
         model.build_with_dummies()
-    values = {_relative_name(v.name): v for v in hf_model.weights}
-    mismatched, missing, assignments = [], [], []
-    for variable in model.weights:
-        name = _relative_name(variable.name)
-        source_variable = values.get(name)
-        if source_variable is None:
+    variables = {_relative_name(v.name): v for v in model.weights}
+    matched, missing, mismatched = [], [], []
+    for name, variable in variables.items():
+        value = state.get(name)
+        if value is None:
             missing.append(name)
-        elif tuple(source_variable.shape) != tuple(variable.shape):
-            mismatched.append(f"{name} {tuple(source_variable.shape)} vs {tuple(variable.shape)}")
+        elif tuple(value.shape) != tuple(variable.shape):
+            mismatched.append(f"{name} {tuple(value.shape)} vs {tuple(variable.shape)}")
         else:
-            assignments.append((variable, source_variable))
-    if mismatched:
-        raise UserError(f"--init_checkpoint {source} does not fit the model: {len(mismatched)} variables differ in "
-                        f"shape, e.g. {'; '.join(mismatched[:3])}: use the checkpoint's own config or size")
-    if not assignments or all(not name.startswith("bert/") or "pooler" in name for name in
-                              [_relative_name(v.name) for v, _ in assignments]):
-        raise UserError(f"--init_checkpoint {source} has no encoder weights for this model")
-    for variable, source_variable in assignments:
-        variable.assign(source_variable)
-    if strict_heads and missing:
-        raise UserError(f"--init_checkpoint {source} lacks {missing[:3]}")
-    return missing
+            matched.append(name)
+    unused = sorted(name for name in state if name not in variables)
+    encoder = [name for name in variables if _is_encoder(name)]
+    encoder_matched = [name for name in matched if _is_encoder(name)]
+    encoder_missing = [name for name in missing if _is_encoder(name)]
+    encoder_mismatched = [m for m in mismatched if _is_encoder(m)]
+    encoder_unused = [name for name in unused if _is_encoder(name) and not name.startswith("bert/pooler/")]
+    bad = encoder_missing + encoder_mismatched + encoder_unused
+    if not encoder_matched or (bad and not allow_partial_init):
+        ours = (encoder_missing + encoder_mismatched)[:3] or ["none"]
+        theirs = (encoder_unused or [n for n in unused if not _is_encoder(n)])[:3] or ["none"]
+        fix = ("it is not a BERT checkpoint this loader reads (or not BERT at all): convert it to a Hugging Face "
+               "directory first" if not encoder_matched else
+               "leave --bert_config_file out to use the checkpoint's own config, or pass --allow_partial_init to "
+               "train the unmatched weights from scratch")
+        raise UserError(f"--init_checkpoint {source} does not fit the model: {len(encoder_matched)} of {len(encoder)} "
+                        f"encoder weights matched; model weights without a match: {', '.join(ours)}; checkpoint "
+                        f"weights without a place: {', '.join(theirs)}: {fix}")
+    head_mismatched = [m for m in mismatched if not _is_encoder(m)]
+    if head_mismatched and not allow_partial_init:
+        raise UserError(f"--init_checkpoint {source} does not fit the model: {len(head_mismatched)} head weights "
+                        f"differ in shape, e.g. {'; '.join(head_mismatched[:3])}: start from the pretrained model, "
+                        "or pass --labels in the checkpoint's order")
+    heads_missing = [name for name in missing if not _is_encoder(name)]
+    if strict_heads and heads_missing:
+        raise UserError(f"--init_checkpoint {source} lacks {heads_missing[:3]}")
+    for name in matched:
+        variables[name].assign(state[name])
+    report = {"matched": len(matched), "encoder_weights": len(encoder), "missing_heads": heads_missing,
+              "partial": bad + head_mismatched, "unused": unused}
+    if report["partial"]:
+        logging.warning("--allow_partial_init: %d weights of the model start from scratch, e.g. %s",
+                        len(report["partial"]), ", ".join(report["partial"][:3]))
+    logging.info("loaded %s: %d of %d weights (%d encoder weights, all matched%s); heads from scratch: %s",
+                 source, len(matched), len(variables), len(encoder),
+                 "" if not bad else " but for --allow_partial_init's", ", ".join(heads_missing) or "none")
+    return report
+
+
+def load_weights(model, source, strict_heads=False, allow_partial_init=False):
+    """Loads ``source`` into ``model`` (built or not); returns the head weights it did not find.
+
+    Refuses, naming what did not match, unless every encoder weight comes from the checkpoint
+    (see ``assign_state``).
+    """
+    return assign_state(model, read_state(source), source, allow_partial_init=allow_partial_init,
+                        strict_heads=strict_heads)["missing_heads"]
 
 
 def save_hf(model, output_dir, vocab_file=None, do_lower_case=True, meta=None):
@@ -227,10 +400,19 @@ def read_model_meta(model_dir):
     return fileio.read_json(path)
 
 
-def tokenizer_settings(model_dir):
-    """(vocab_file, do_lower_case) a checkpoint directory carries, or (None, None)."""
-    if not tf.io.gfile.isdir(model_dir):
+def tokenizer_settings(source):
+    """(vocab_file, do_lower_case) a checkpoint carries, each None when it has none.
+
+    ``do_lower_case`` comes from its tokenizer config (tokenizer_config.json, or a keras-hub
+    preset's tokenizer.json); without one, tokenization.resolve_lower_case infers it from the vocab.
+    """
+    if not hub_id(source) and not tf.io.gfile.exists(source) and not _find_tf_prefix(source):
         return None, None
+    model_dir = _directory_of(source)
+    from bert_tf.modeling import keras_hub_format
+
+    if keras_hub_format.is_preset(model_dir):
+        return keras_hub_format.tokenizer_settings(model_dir)
     vocab = os.path.join(model_dir, "vocab.txt")
     lower = None
     config_path = os.path.join(model_dir, "tokenizer_config.json")
