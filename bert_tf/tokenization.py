@@ -89,29 +89,16 @@ def resolve_lower_case(vocab_file, requested=None, stored=None):
     return bool(requested)
 
 
-def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, min_frequency=2, encoding=None):
-    """Learns a WordPiece vocab from text files and writes it atomically; returns its size.
-
-    As in BERT's basic tokenizer, every CJK ideograph is a word of its own, so Chinese text
-    contributes single characters. The trainer's alphabet is widened to every character seen at
-    least ``min_frequency`` times (its default keeps only the 1,000 most frequent, which would
-    leave most Chinese characters [UNK]), and ``##`` forms of CJK ideographs are left out: no
-    tokenizer can produce them, since an ideograph never continues a word.
-    """
+def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, min_frequency=2):
+    """Learns a WordPiece vocab from text files and writes it atomically; returns its size."""
     from tokenizers import BertWordPieceTokenizer
 
     if vocab_size < len(SPECIAL_TOKENS) + 1:
         raise UserError(f"--vocab_size={vocab_size} is too small: use at least {len(SPECIAL_TOKENS) + 1}")
     tokenizer = BertWordPieceTokenizer(lowercase=do_lower_case, strip_accents=do_lower_case)
-    # A first pass counts characters: the alphabet size must be known before training starts.
-    for line in lines():
-        characters.update(line)
-    alphabet = sum(1 for c, n in characters.items() if n >= min_frequency and not c.isspace())
-    tokenizer.train_from_iterator(lines(), vocab_size=vocab_size, min_frequency=min_frequency,
-                                  limit_alphabet=max(1000, alphabet), special_tokens=list(SPECIAL_TOKENS),
-                                  show_progress=False)
-    tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-              if not (t.startswith("##") and _CJK_CHAR.fullmatch(t[2:]))]
+    tokenizer.train(input_files, vocab_size=vocab_size, min_frequency=min_frequency,
+                    special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
     fileio.write_text(output_file, "\n".join(tokens) + "\n")
     return len(tokens)
 
