@@ -3,6 +3,7 @@ import sys
 
 from absl import app, logging
 
+from bert_tf import log_file
 from bert_tf.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -47,8 +48,9 @@ def run(main, doc=None):
 
     ``--help`` prints ``doc`` (default: the script's docstring) and the script's own flags by group.
     """
+    log_file.define_flag()
     if any(arg in HELP_ARGS for arg in sys.argv[1:]):
         print_help(doc)
         sys.exit(0)
     logging.set_verbosity(logging.WARNING)
-    app.run(_guarded(main))
+    app.run(log_file.mirroring(_guarded(main)))

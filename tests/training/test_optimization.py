@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from bert_tf.errors import UserError
@@ -5,9 +7,87 @@ from bert_tf.training import optimization
 
 
 def test_schedule_warms_up_then_decays_linearly_to_zero():
-    schedule = optimization.WarmupLinearDecay(1e-3, total_steps=110, warmup_steps=10)
+    schedule = optimization.WarmupSchedule(1e-3, total_steps=110, warmup_steps=10)
     values = [float(schedule(step)) for step in (0, 5, 10, 60, 110, 200)]
     assert values == pytest.approx([0.0, 5e-4, 1e-3, 5e-4, 0.0, 0.0])
+
+
+# Peak 1e-3, end 1e-4, 10 warmup steps of 110: step 35 is a quarter through the decay, 60 half.
+PEAK, END = 1e-3, 1e-4
+CLOSED_FORM = {
+    "linear": {35: END + (PEAK - END) * 0.75, 60: END + (PEAK - END) * 0.5, 110: END},
+    "polynomial": {35: END + (PEAK - END) * 0.75 ** 2, 60: END + (PEAK - END) * 0.25, 110: END},
+    "cosine": {35: END + (PEAK - END) * (1 + math.cos(math.pi / 4)) / 2, 60: END + (PEAK - END) / 2, 110: END},
+    # Two waves: a quarter of the way is half way down the first; half way restarts at the peak.
+    "cosine_with_restarts": {35: END + (PEAK - END) / 2, 60: PEAK, 85: END + (PEAK - END) / 2, 110: END},
+    "constant": {35: PEAK, 60: PEAK, 110: PEAK},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CLOSED_FORM))
+def test_every_schedule_warms_up_then_matches_its_closed_form(kind):
+    """Eager, in a tf.function and under XLA: the step is a tensor, the formula pure tensor math."""
+    import tensorflow as tf
+
+    end = 0.0 if kind == "constant" else END
+    schedule = optimization.make_schedule(PEAK, 110, 10, kind, lr_end=end, lr_power=2.0 if kind == "polynomial" else 1.0,
+                                          num_cycles=2 if kind == "cosine_with_restarts" else 1)
+    expected = {0: 0.0, 5: PEAK / 2, 10: PEAK, **CLOSED_FORM[kind], 500: CLOSED_FORM[kind][110]}
+    steps = tf.constant(sorted(expected), tf.int64)
+    eager = schedule(steps).numpy()
+    compiled = tf.function(schedule, jit_compile=True)(steps).numpy()
+    assert list(eager) == pytest.approx([expected[s] for s in sorted(expected)], rel=1e-5, abs=1e-12)
+    assert list(compiled) == pytest.approx(list(eager), rel=1e-6)
+    assert [float(schedule(s)) for s in sorted(expected)] == pytest.approx(list(eager), rel=1e-6)
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "lamb"])
+def test_optimizers_read_the_chosen_schedule_at_their_step(optimizer):
+    import tensorflow as tf
+
+    opt = optimization.create_optimizer(PEAK, 110, 10, optimizer=optimizer, lr_schedule="cosine", lr_end=END)
+    variable = tf.Variable([1.0], name="dense/kernel")
+    opt.build([variable])
+    opt.iterations.assign(35)
+    opt.apply_gradients([(tf.constant([0.0]), variable)])  # the rate in use is refreshed per update
+    assert float(opt.learning_rate) == pytest.approx(CLOSED_FORM["cosine"][35], rel=1e-6)
+
+
+def test_schedule_settings_take_defaults_and_refuse_knobs_the_schedule_ignores():
+    from types import SimpleNamespace
+
+    unset = dict(lr_schedule=None, lr_end=None, lr_power=None, num_cycles=None)
+    assert optimization.schedule_settings(SimpleNamespace(**unset)) == optimization.SCHEDULE_DEFAULTS
+    assert optimization.schedule_settings(SimpleNamespace(**unset), defaults={"lr_schedule": "cosine"}) == \
+        dict(optimization.SCHEDULE_DEFAULTS, lr_schedule="cosine")
+    assert optimization.schedule_settings(SimpleNamespace(**dict(unset, lr_schedule="polynomial", lr_power=2.0))) == \
+        {"lr_schedule": "polynomial", "lr_end": 0.0, "lr_power": 2.0, "num_cycles": 1}
+    with pytest.raises(UserError, match="--lr_power applies only to --lr_schedule=polynomial, not cosine"):
+        optimization.schedule_settings(SimpleNamespace(**dict(unset, lr_schedule="cosine", lr_power=2.0)))
+    with pytest.raises(UserError, match="--num_cycles applies only to --lr_schedule=cosine_with_restarts"):
+        optimization.schedule_settings(SimpleNamespace(**dict(unset, num_cycles=3)))
+    with pytest.raises(UserError, match="--lr_end does not apply to --lr_schedule=constant"):
+        optimization.schedule_settings(SimpleNamespace(**dict(unset, lr_schedule="constant", lr_end=1e-5)))
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(lr_end=2e-3), r"--lr_end=0.002 must be at least 0 and below --learning_rate=0.001"),
+    (dict(lr_end=-1.0), r"--lr_end=-1.0 must be at least 0"),
+    (dict(lr_schedule="polynomial", lr_power=0.0), r"--lr_power=0.0 must be positive"),
+    (dict(lr_schedule="cosine_with_restarts", num_cycles=0), r"--num_cycles=0 must be a positive"),
+    (dict(lr_schedule="step"), r"--lr_schedule=step is unknown"),
+])
+def test_bad_schedule_values_are_user_errors(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        optimization.make_schedule(1e-3, 100, 10, **kwargs)
+
+
+def test_schedule_png_plots_every_step(tmp_path):
+    path = tmp_path / "lr_schedule.png"
+    optimization.save_schedule_png(optimization.make_schedule(1e-3, 50, 5, "cosine"), str(path))
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert [p.name for p in tmp_path.iterdir()] == ["lr_schedule.png"]
 
 
 def test_adamw_excludes_layer_norm_and_bias_from_decay():
