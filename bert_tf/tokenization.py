@@ -9,6 +9,7 @@ Both assemble ``[CLS] a [SEP] (b [SEP])`` and share one pair-truncation rule,
 ``truncated_lengths``, so a sentence gives the same ids in training and in serving.
 """
 import collections
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +24,9 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 _PUNCTUATION = r"[!-/]|[:-@]|[\[-`]|[{-~]|\p{P}"
 _CJK = (r"[\x{4E00}-\x{9FFF}]|[\x{3400}-\x{4DBF}]|[\x{20000}-\x{2A6DF}]|[\x{2A700}-\x{2B73F}]|"
         r"[\x{2B740}-\x{2B81F}]|[\x{2B820}-\x{2CEAF}]|[\x{F900}-\x{FAFF}]|[\x{2F800}-\x{2FA1F}]")
+# The same ranges for Python's re (BERT's _is_chinese_char).
+_CJK_CHAR = re.compile("[\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002a6df\U0002a700-\U0002b73f"
+                       "\U0002b740-\U0002b81f\U0002b820-\U0002ceaf\uf900-\ufaff\U0002f800-\U0002fa1f]")
 _SPLIT_PATTERN = rf"\s+|{_PUNCTUATION}|{_CJK}"
 _KEEP_PATTERN = rf"{_PUNCTUATION}|{_CJK}"
 
@@ -52,53 +56,37 @@ def load_vocab(vocab_file):
     return vocab
 
 
-def vocab_casing(vocab_file):
-    """(True cased / False uncased / None unknown, pieces with a capital, pieces) from a vocab's word pieces.
+def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, min_frequency=2, encoding=None):
+    """Learns a WordPiece vocab from text files and writes it atomically; returns its size.
 
-    An uncased vocab was learned from lower-cased text, so none of its pieces has a capital;
-    a cased one has many (bert-base-cased: about a fifth). A handful in between says nothing.
+    As in BERT's basic tokenizer, every CJK ideograph is a word of its own, so Chinese text
+    contributes single characters. The trainer's alphabet is widened to every character seen at
+    least ``min_frequency`` times (its default keeps only the 1,000 most frequent, which would
+    leave most Chinese characters [UNK]), and ``##`` forms of CJK ideographs are left out: no
+    tokenizer can produce them, since an ideograph never continues a word.
     """
-    pieces = [token[2:] if token.startswith("##") else token for token in load_vocab(vocab_file)
-              if not (token.startswith("[") and token.endswith("]"))]
-    capitalised = sum(1 for piece in pieces if piece != piece.lower())
-    if capitalised == 0:
-        return False, 0, len(pieces)
-    if capitalised >= 0.01 * len(pieces):
-        return True, capitalised, len(pieces)
-    return None, capitalised, len(pieces)
-
-
-def resolve_lower_case(vocab_file, requested=None, stored=None):
-    """The lower-casing a vocab needs: ``stored`` (the checkpoint's tokenizer config) when given,
-    else inferred from the vocab, else True. A ``requested`` --do_lower_case that contradicts
-    either is refused, as google-research/bert's validate_case_matches_checkpoint does: cased
-    input to an uncased vocab (or the reverse) quietly maps many words to [UNK] or wrong pieces.
-    """
-    if stored is not None:
-        known, why = bool(stored), f"the checkpoint's tokenizer config says do_lower_case={bool(stored)}"
-    else:
-        cased, capitalised, total = vocab_casing(vocab_file)
-        known = None if cased is None else not cased
-        why = f"vocab {vocab_file} is {'cased' if cased else 'uncased'} ({capitalised} of {total} word pieces " \
-              "have capitals)"
-    if requested is None:
-        return True if known is None else known
-    if known is not None and bool(requested) != known:
-        raise UserError(f"--do_lower_case={bool(requested)} contradicts the model: {why}: leave --do_lower_case out "
-                        f"(or pass --do_lower_case={known})")
-    return bool(requested)
-
-
-def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, min_frequency=2):
-    """Learns a WordPiece vocab from text files and writes it atomically; returns its size."""
     from tokenizers import BertWordPieceTokenizer
+
+    from bert_tf.data import text_files
 
     if vocab_size < len(SPECIAL_TOKENS) + 1:
         raise UserError(f"--vocab_size={vocab_size} is too small: use at least {len(SPECIAL_TOKENS) + 1}")
+    characters = collections.Counter()
+
+    def lines():
+        for path in input_files:
+            yield from text_files.read_lines(path, encoding)
+
     tokenizer = BertWordPieceTokenizer(lowercase=do_lower_case, strip_accents=do_lower_case)
-    tokenizer.train(input_files, vocab_size=vocab_size, min_frequency=min_frequency,
-                    special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    # A first pass counts characters: the alphabet size must be known before training starts.
+    for line in lines():
+        characters.update(line)
+    alphabet = sum(1 for c, n in characters.items() if n >= min_frequency and not c.isspace())
+    tokenizer.train_from_iterator(lines(), vocab_size=vocab_size, min_frequency=min_frequency,
+                                  limit_alphabet=max(1000, alphabet), special_tokens=list(SPECIAL_TOKENS),
+                                  show_progress=False)
+    tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+              if not (t.startswith("##") and _CJK_CHAR.fullmatch(t[2:]))]
     fileio.write_text(output_file, "\n".join(tokens) + "\n")
     return len(tokens)
 

@@ -59,7 +59,8 @@ CASES = [
     # ---- data files ----
     ("non_utf8", "training file with Latin-1 bytes",
      lambda d, c: {"train_file": _tsv(d, "sentence\tlabel\ncaf\xe9 ok\t1\n".encode("latin-1"))},
-     "{d}/train.tsv line 2 is not UTF-8 (byte 0xe9): re-save the file as UTF-8"),
+     "{d}/train.tsv line 2 is not UTF-8 (byte 0xe9): re-save the file as UTF-8, or pass --encoding=<its encoding> "
+     "(e.g. latin-1, big5)"),
     ("empty_file", "training file of zero bytes",
      lambda d, c: {"train_file": _tsv(d, "")},
      "{d}/train.tsv is empty: it needs a header line and at least one row"),

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import fileio
-from bert_tf.data import records
+from bert_tf.data import records, text_files
 from bert_tf.errors import UserError
 
 # Result files list this many distinct unseen labels; the count covers them all.
@@ -31,23 +31,13 @@ class Example:
     line: int = 0
 
 
-def _decode(path, raw):
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise UserError(f"{path} line {line} is not UTF-8 (byte 0x{raw[error.start]:02x}): re-save the file "
-                        "as UTF-8") from None
-
-
-def _rows(path):
+def _rows(path, encoding=None):
     """Yields (line number, {column: value}) from TSV/CSV/JSONL, checking header and widths."""
-    with tf.io.gfile.GFile(path, "rb") as f:
-        text = _decode(path, f.read())
-    if not text.strip():
+    lines = text_files.read_lines(path, encoding)
+    if not any(line.strip() for line in lines):
         raise UserError(f"{path} is empty: it needs a header line and at least one row")
     if path.endswith((".jsonl", ".json")):
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -60,7 +50,9 @@ def _rows(path):
         return
     delimiter = "," if path.endswith(".csv") else "\t"
     quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    if delimiter == "\t" and text_files.tab_like_lines(lines[:1]):
+        raise text_files.tab_like_error(path, text_files.tab_like_lines(lines[:1]))
+    reader = csv.reader(io.StringIO("\n".join(lines) + "\n", newline=""), delimiter=delimiter, quoting=quoting)
     header = [h.strip() for h in next(reader)]
     duplicated = sorted({h for h in header if header.count(h) > 1})
     if duplicated:
@@ -70,16 +62,20 @@ def _rows(path):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != len(header):
+            if delimiter == "\t" and len(row) == 1 and text_files.tab_like_lines([row[0]]):
+                raise text_files.tab_like_error(path, [(n, c) for n, c in text_files.tab_like_lines(lines)
+                                                       if "\t" not in lines[n - 1] and len(header) > 1])
             raise UserError(f"{path} line {number} has {len(row)} fields but the header has {len(header)}: "
                             f"fix the row (fields are {'tab' if delimiter == chr(9) else 'comma'}-separated)")
         yield number, dict(zip(header, row))
 
 
-def read_examples(path, text_column="sentence", text_pair_column=None, label_column="label", require_label=True):
-    """Returns (examples, number of rows skipped for an empty text)."""
+def read_examples(path, text_column="sentence", text_pair_column=None, label_column="label", require_label=True,
+                  encoding=None):
+    """Returns (examples, number of rows skipped for an empty text); ``encoding`` as ``--encoding``."""
     fileio.require_file(path, "data file", "check --train_file/--dev_file/--test_file")
     examples, skipped, columns = [], 0, None
-    for number, row in _rows(path):
+    for number, row in _rows(path, encoding):
         if columns is None:
             columns = list(row)
             wanted = [c for c in (text_column, text_pair_column) if c] + ([label_column] if require_label else [])

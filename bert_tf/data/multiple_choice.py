@@ -33,11 +33,12 @@ def _endings(row):
     return [str(row[k]) for _, k in numbered]
 
 
-def read_examples(path, context_column="sent1", question_column="sent2", label_column="label", require_label=True):
+def read_examples(path, context_column="sent1", question_column="sent2", label_column="label", require_label=True,
+                  encoding=None):
     """Returns the examples of a TSV/CSV/JSONL file; every row must have the same number of endings."""
     fileio.require_file(path, "multiple-choice file", "check --train_file/--dev_file/--test_file")
     examples, num_choices = [], None
-    for number, row in classification._rows(path):
+    for number, row in classification._rows(path, encoding):
         if context_column not in row:
             raise UserError(f"{path} line {number} has no {context_column!r} field (fields: {sorted(row)}): set "
                             "--context_column")

@@ -17,6 +17,14 @@ How it differs from the reference script, and why:
 * The reference shuffles all instances globally (in RAM); here documents are shuffled per round
   and instances within a task, and the training reader shuffles again.
 
+Whole-word masking (``do_whole_word_mask``) masks all the pieces of a word together. A word is
+what whitespace and punctuation delimit, so "##" pieces join their word; but BERT's tokenizer makes
+every CJK ideograph a word of its own, so Chinese text is masked character by character. Chinese
+whole-word masking needs word boundaries from a segmenter: with ``pre_segmented`` the corpus
+lines are words separated by spaces ("中国 人民 银行"), and every piece of one such word is masked
+together. The spaces change no token (ideographs are split anyway), so the records are those of
+the unsegmented text but for the masks.
+
 With ``dynamic_masking`` the records hold unmasked sequences (no ``masked_lm_*`` features) and
 ``mask_batch`` draws new masks in the tf.data pipeline every epoch (RoBERTa-style).
 """
@@ -33,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import fileio
-from bert_tf.data import records
+from bert_tf.data import records, text_files
 from bert_tf.errors import UserError
 from bert_tf.training import progress
 
@@ -55,6 +63,7 @@ class Settings:
     short_seq_prob: float = 0.1
     do_whole_word_mask: bool = False
     dynamic_masking: bool = False
+    pre_segmented: bool = False
 
     def validate(self):
         if self.max_seq_length < 8:
@@ -68,6 +77,12 @@ class Settings:
             raise UserError(f"--masked_lm_prob={self.masked_lm_prob} must be in (0, 1)")
         if not 0.0 <= self.short_seq_prob <= 1.0:
             raise UserError(f"--short_seq_prob={self.short_seq_prob} must be in [0, 1]")
+        if self.pre_segmented and not self.do_whole_word_mask:
+            raise UserError("--pre_segmented only changes which tokens are masked together: add "
+                            "--do_whole_word_mask, or drop --pre_segmented")
+        if self.pre_segmented and self.dynamic_masking:
+            raise UserError("--pre_segmented cannot take effect with --dynamic_masking (masks drawn in training "
+                            "see no word boundaries): drop one of them")
 
 
 @dataclasses.dataclass
@@ -78,6 +93,7 @@ class Corpus:
     sent_start: np.ndarray
     doc_start: np.ndarray
     stats: dict
+    continuation: np.ndarray = None  # bool per token: continues the previous token's word (pre-segmented input)
 
     @property
     def num_documents(self):
@@ -104,13 +120,28 @@ class VocabInfo:
 
 # ---- reading and tokenizing --------------------------------------------------------------------
 
-def _lines(path, stats):
-    """Stripped text lines of one file; non-UTF-8 lines are skipped and counted."""
+def _lines(path, stats, encoding=None):
+    """Stripped text lines of one file; undecodable lines are skipped and counted.
+
+    A UTF-8 BOM is dropped and a UTF-16 file (BOM) is decoded whole; a line that is not UTF-8 but
+    reads as GB18030 Chinese stops the run with the ``--encoding`` to pass, since then the whole
+    file is most likely in that encoding and skipping would silently drop it.
+    """
+    encoding = text_files.check_encoding(encoding) or "utf-8"
+    with tf.io.gfile.GFile(path, "rb") as f:
+        head = f.read(2)
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        yield from (line.strip() for line in text_files.read_lines(path, None if encoding == "utf-8" else encoding))
+        return
     with tf.io.gfile.GFile(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as error:
+                if encoding == "utf-8" and text_files.looks_gb18030(raw):
+                    raise text_files.decode_error(path, raw, None, error, first_line=number) from None
                 stats["skipped_non_utf8_lines"] += 1
                 if stats["skipped_non_utf8_lines"] == 1:
                     stats["first_non_utf8_line"] = f"{path}:{number}"
@@ -138,6 +169,16 @@ class LineTokenizer:
                                                token_out_type=tf.int64, unknown_token="[UNK]",
                                                lower_case_nfd_strip_accents=host.do_lower_case)
 
+    def segmented(self, lines):
+        """(flat ids, lengths, continuation flags) of space-separated words; see ``pre_segmented``."""
+        lengths = np.zeros(len(lines), np.int64)
+        ids, continuation = [], []
+        for index, (pieces, _, word_ids) in enumerate(self.host.tokenize_words([line.split() for line in lines])):
+            lengths[index] = len(pieces)
+            ids.extend(pieces)
+            continuation.extend(i > 0 and word_ids[i] == word_ids[i - 1] for i in range(len(pieces)))
+        return np.asarray(ids, np.int32), lengths, np.asarray(continuation, bool)
+
     def __call__(self, lines):
         plain = np.fromiter((self._PLAIN.match(line) is not None for line in lines), bool, len(lines))
         lengths = np.zeros(len(lines), np.int64)
@@ -163,13 +204,13 @@ class LineTokenizer:
         return flat, lengths
 
 
-def _line_chunks(input_files, stats):
+def _line_chunks(input_files, stats, encoding=None):
     """(lines, document index per line) in chunks of TOKENIZE_BATCH; blank lines and file ends split documents."""
     pending, pending_doc = [], []
     current_doc = -1
     for path in input_files:
         new_document = True
-        for line in _lines(path, stats):
+        for line in _lines(path, stats, encoding):
             stats["lines"] += 1
             if not line:
                 new_document = True
@@ -186,14 +227,22 @@ def _line_chunks(input_files, stats):
         yield pending, pending_doc
 
 
-def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
-    """Reads and tokenizes documents into a ``Corpus``; blank lines (and file ends) end documents."""
+def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True, pre_segmented=False, encoding=None):
+    """Reads and tokenizes documents into a ``Corpus``; blank lines (and file ends) end documents.
+
+    With ``pre_segmented``, lines are space-separated words and the corpus records which tokens
+    continue a word (for Chinese whole-word masking).
+    """
     stats = collections.Counter(dict.fromkeys(("lines", "skipped_non_utf8_lines", "skipped_empty_sentences"), 0))
-    token_chunks, length_chunks, doc_chunks = [], [], []
+    token_chunks, length_chunks, doc_chunks, continuation_chunks = [], [], [], []
     bar = progress.Bar(None, unit="line", desc="tokenizing", enabled=verbose)
     line_tokenizer = LineTokenizer(tokenizer)
-    for lines, docs in _line_chunks(input_files, stats):
-        flat, lengths = line_tokenizer(lines)
+    for lines, docs in _line_chunks(input_files, stats, encoding):
+        if pre_segmented:
+            flat, lengths, continuation = line_tokenizer.segmented(lines)
+            continuation_chunks.append(continuation)
+        else:
+            flat, lengths = line_tokenizer(lines)
         token_chunks.append(flat)
         length_chunks.append(lengths)
         doc_chunks.append(np.asarray(docs, np.int64))
@@ -220,7 +269,10 @@ def read_corpus(input_files, tokenizer, max_seq_length=128, verbose=True):
     tokens = np.concatenate(token_chunks) if token_chunks else np.zeros(0, np.int32)
     sent_start = np.concatenate([[0], np.cumsum(lengths)])
     doc_start = np.concatenate([[0], np.cumsum(sizes)])
-    return Corpus(tokens, sent_start, doc_start, dict(stats))
+    continuation = None
+    if pre_segmented:
+        continuation = np.concatenate(continuation_chunks) if continuation_chunks else np.zeros(0, bool)
+    return Corpus(tokens, sent_start, doc_start, dict(stats), continuation)
 
 
 def _ordered_map(function, arguments, num_workers, state):
@@ -319,7 +371,8 @@ def _ranges(starts, lengths):
 
 
 def _pack(corpus, spans, settings, vocab, rng):
-    """Instances -> ids/segments [N, S], lengths [N], labels [N] with random front/back truncation."""
+    """Instances -> ids/segments [N, S], lengths [N], labels [N], word continuation [N, S] (None unless the
+    corpus is pre-segmented) with random front/back truncation."""
     seq = settings.max_seq_length
     spans = np.asarray(spans, np.int64).reshape(-1, 5)
     n = len(spans)
@@ -342,11 +395,15 @@ def _pack(corpus, spans, settings, vocab, rng):
     ids[:, 0] = vocab.cls_id
     ids[rows, a_len + 1] = vocab.sep_id
     ids[rows, lengths - 1] = vocab.sep_id
+    continuation = None if corpus.continuation is None else np.zeros((n, seq), bool)
     for starts, counts, first_column in ((a_start, a_len, np.ones(n, np.int64)), (b_start, b_len, a_len + 2)):
-        ids[np.repeat(rows, counts), _ranges(first_column, counts)] = corpus.tokens[_ranges(starts, counts)]
+        target, source = (np.repeat(rows, counts), _ranges(first_column, counts)), _ranges(starts, counts)
+        ids[target] = corpus.tokens[source]
+        if continuation is not None:
+            continuation[target] = corpus.continuation[source]
     columns = np.arange(seq)
     segments = ((columns > (a_len + 1)[:, None]) & (columns < lengths[:, None])).astype(np.int32)
-    return ids, segments, lengths, labels
+    return ids, segments, lengths, labels, continuation
 
 
 def num_predictions(lengths, max_predictions, masked_lm_prob):
@@ -354,13 +411,14 @@ def num_predictions(lengths, max_predictions, masked_lm_prob):
     return np.minimum(max_predictions, np.maximum(1, np.rint(np.asarray(lengths) * masked_lm_prob))).astype(np.int64)
 
 
-def mask_instances(ids, lengths, settings, vocab, nrng):
+def mask_instances(ids, lengths, settings, vocab, nrng, continuation=None):
     """Masked-LM predictions for a batch of packed sequences (numpy, vectorized over rows).
 
     Picks min(P, max(1, round(len * prob))) positions (never [CLS]/[SEP]/padding), in random order
     of whole words when ``do_whole_word_mask`` (a word that would overshoot is skipped), then
     replaces 80% with [MASK], 10% with a random token and keeps 10%. Returns (masked ids,
-    positions [N, P], original ids [N, P], weights [N, P] float32).
+    positions [N, P], original ids [N, P], weights [N, P] float32). ``continuation`` [N, S] marks
+    tokens that continue a word of a pre-segmented corpus; without it "##" pieces do.
     """
     n, seq = ids.shape
     limit = settings.max_predictions_per_seq
@@ -369,7 +427,8 @@ def mask_instances(ids, lengths, settings, vocab, nrng):
     if settings.do_whole_word_mask:
         previous = np.zeros_like(candidate)
         previous[:, 1:] = candidate[:, :-1]
-        starts = candidate & ~(vocab.continuation[ids] & previous)
+        continues = vocab.continuation[ids] if continuation is None else continuation
+        starts = candidate & ~(continues & previous)
     else:
         starts = candidate
     target = num_predictions(lengths, limit, settings.masked_lm_prob)
@@ -524,14 +583,14 @@ def run_task(corpus, settings, vocab, dupe, task, documents):
         _document_instances(corpus, doc, settings, rng, spans)
     if not spans:
         return []
-    ids, segments, lengths, labels = _pack(corpus, spans, settings, vocab, rng)
+    ids, segments, lengths, labels, continuation = _pack(corpus, spans, settings, vocab, rng)
     input_mask = (np.arange(settings.max_seq_length) < lengths[:, None]).astype(np.int64)
     order = nrng.permutation(len(spans))
     features = collections.OrderedDict()
     if settings.dynamic_masking:
         features["input_ids"] = ids
     else:
-        masked, positions, originals, weights = mask_instances(ids, lengths, settings, vocab, nrng)
+        masked, positions, originals, weights = mask_instances(ids, lengths, settings, vocab, nrng, continuation)
         features["input_ids"] = masked
     features["input_mask"] = input_mask
     features["segment_ids"] = segments
@@ -573,7 +632,7 @@ def _serialized_stream(corpus, settings, vocab, num_workers, bar, counters):
 
 
 def create_pretraining_data(input_files, output_file, tokenizer, settings, num_output_shards=1, num_workers=1,
-                            gzip=False, verbose=True):
+                            gzip=False, verbose=True, encoding=None):
     """The whole conversion; returns statistics (documents, instances, skipped lines, ...)."""
     settings.validate()
     if num_workers < 1:
@@ -582,7 +641,8 @@ def create_pretraining_data(input_files, output_file, tokenizer, settings, num_o
     if "fork" not in multiprocessing.get_all_start_methods():
         num_workers = 1  # workers share the corpus by forking
     begun = time.time()
-    corpus = read_corpus(files, tokenizer, settings.max_seq_length, verbose=verbose)
+    corpus = read_corpus(files, tokenizer, settings.max_seq_length, verbose=verbose,
+                         pre_segmented=settings.pre_segmented, encoding=encoding)
     tokenized = time.time()
     vocab = VocabInfo.from_tokenizer(tokenizer)
     counters = collections.Counter()
@@ -698,14 +758,20 @@ def define_flags(fv):
     """Flags of tools/create_pretraining_data.py (google-research/bert names and defaults)."""
     from absl import flags as f
 
+    from bert_tf import flags as flag_groups
+
     f.DEFINE_string("input_file", None, "Input text: comma-separated files or globs, one sentence per line, "
                     "a blank line between documents.", flag_values=fv)
     f.DEFINE_string("output_file", None, "Output TFRecord file (with --num_output_shards > 1, the shard prefix).",
                     flag_values=fv)
     f.DEFINE_string("vocab_file", None, "WordPiece vocab.txt the model will use.", flag_values=fv)
     f.DEFINE_bool("do_lower_case", True, "Lower-case (and strip accents from) the input text.", flag_values=fv)
-    f.DEFINE_bool("do_whole_word_mask", False, "Mask whole words (all their ## pieces) instead of single pieces.",
-                  flag_values=fv)
+    f.DEFINE_bool("do_whole_word_mask", False, "Mask whole words (all their ## pieces) instead of single pieces. "
+                  "Each CJK character is a word of its own unless --pre_segmented.", flag_values=fv)
+    f.DEFINE_bool("pre_segmented", False, "The input is word-segmented, words separated by spaces (e.g. Chinese "
+                  "from a word segmenter): with --do_whole_word_mask all pieces of a word are masked together. "
+                  "The spaces change no token.", flag_values=fv)
+    f.DEFINE_string("encoding", None, flag_groups.ENCODING_HELP, flag_values=fv)
     f.DEFINE_integer("max_seq_length", 128, "Sequence length of every instance, [CLS] and [SEP]s included.",
                      flag_values=fv)
     f.DEFINE_integer("max_predictions_per_seq", 20, "Maximum masked-LM predictions per sequence.", flag_values=fv)
@@ -729,7 +795,8 @@ def settings_from(flags):
     return Settings(max_seq_length=flags.max_seq_length, max_predictions_per_seq=flags.max_predictions_per_seq,
                     random_seed=flags.random_seed, dupe_factor=flags.dupe_factor,
                     masked_lm_prob=flags.masked_lm_prob, short_seq_prob=flags.short_seq_prob,
-                    do_whole_word_mask=flags.do_whole_word_mask, dynamic_masking=flags.dynamic_masking)
+                    do_whole_word_mask=flags.do_whole_word_mask, dynamic_masking=flags.dynamic_masking,
+                    pre_segmented=flags.pre_segmented)
 
 
 def run(flags, verbose=True):
@@ -745,4 +812,4 @@ def run(flags, verbose=True):
     tokenizer = HostTokenizer(flags.vocab_file, do_lower_case=flags.do_lower_case)
     return create_pretraining_data(flags.input_file, flags.output_file, tokenizer, settings,
                                    num_output_shards=flags.num_output_shards, num_workers=flags.num_workers,
-                                   gzip=flags.gzip, verbose=verbose)
+                                   gzip=flags.gzip, verbose=verbose, encoding=flags.encoding)

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import fileio
-from bert_tf.data import records
+from bert_tf.data import records, text_files
 from bert_tf.errors import UserError
 
 
@@ -48,14 +48,18 @@ class Window:
     max_context: list  # whether each context piece has its most context in this window
 
 
-def read_squad(path, is_training, version_2_with_negative=False):
-    """Returns (examples, number of training answers skipped because the text is not at answer_start)."""
+def read_squad(path, is_training, version_2_with_negative=False, encoding=None):
+    """Returns (examples, number of training answers skipped because the text is not at answer_start).
+
+    ``answer_start`` counts characters (code points) of the context, so Chinese offsets are
+    character positions, as SQuAD-format Chinese data sets (CMRC 2018, DRCD) give them.
+    """
     fileio.require_file(path, "SQuAD file", "check --train_file/--dev_file/--predict_file")
     with tf.io.gfile.GFile(path, "rb") as f:
         raw = f.read()
     try:
-        data = json.loads(raw.decode("utf-8-sig"))["data"]
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(text_files.read_text(path, encoding))["data"]
+    except json.JSONDecodeError as error:
         raise UserError(f"{path} is not valid UTF-8 JSON ({str(error)[:80]}): expected SQuAD JSON") from None
     except (KeyError, TypeError):
         raise UserError(f"{path} has no top-level 'data' list: expected SQuAD JSON "

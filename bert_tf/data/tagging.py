@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import fileio
-from bert_tf.data import classification, records
+from bert_tf.data import classification, records, text_files
 from bert_tf.errors import UserError
 from bert_tf.modeling.tasks import IGNORE_LABEL
 
@@ -31,12 +31,17 @@ def _fields(line):
     return line.split("\t") if "\t" in line else line.split()
 
 
-def read_conll(path, require_tags=True):
-    """Reads a CoNLL file; every token line must have as many fields as the file's first one."""
+def read_conll(path, require_tags=True, encoding=None):
+    """Reads a CoNLL file; every token line must have as many fields as the file's first one.
+
+    A token line whose columns are split by a full-width (or other non-ASCII) space instead of a
+    tab is an error naming the lines: such spaces are common in Chinese files and easy to miss.
+    """
     fileio.require_file(path, "CoNLL file", "check --train_file/--dev_file/--test_file")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        raw = f.read()
-    text = classification._decode(path, raw)
+    lines = text_files.read_lines(path, encoding)
+    tab_like = text_files.tab_like_lines([line.strip() for line in lines])
+    if tab_like:
+        raise text_files.tab_like_error(path, tab_like)
     sentences, words, tags, first_line, width = [], [], [], 0, None
 
     def close():
@@ -45,7 +50,7 @@ def read_conll(path, require_tags=True):
         words.clear()
         tags.clear()
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         stripped = line.strip()
         if not stripped:
             close()

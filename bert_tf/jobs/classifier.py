@@ -48,7 +48,7 @@ def _examples(flags, split, path, require_label=True):
     if not path:
         raise UserError(f"--{split}_file is required with --do_{ {'dev': 'eval'}.get(split, split) }")
     result = data.read_examples(path, flags.text_column, flags.text_pair_column, flags.label_column,
-                                require_label=require_label)
+                                require_label=require_label, encoding=flags.encoding)
     return result, [path]
 
 

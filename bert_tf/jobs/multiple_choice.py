@@ -45,7 +45,7 @@ def run(flags):
         if not path:
             raise UserError(f"--{split}_file is required with --do_{ {'dev': 'eval', 'test': 'predict'}.get(split, split) }")
         examples = data.read_examples(path, flags.context_column, flags.question_column, flags.label_column,
-                                      require_label)
+                                      require_label, encoding=flags.encoding)
         if split == "train" and flags.max_train_examples:
             examples = examples[: flags.max_train_examples]
         record_path, stats = data.cached_records(examples, [path], cache_dir, split, setup.tokenizer,

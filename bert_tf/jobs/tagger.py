@@ -30,7 +30,7 @@ def define_flags(fv=absl_flags.FLAGS):
 def _sentences(flags, split, path, require_tags=True):
     if not path:
         raise UserError(f"--{split}_file is required with --do_{ {'dev': 'eval', 'test': 'predict'}.get(split, split) }")
-    return data.read_conll(path, require_tags=require_tags)
+    return data.read_conll(path, require_tags=require_tags, encoding=flags.encoding)
 
 
 def _check_head(init_meta, label_list):
