@@ -142,7 +142,7 @@ def _split_report(split, tokenizer, max_seq_length, max_query_length=None):
         "empty_rows": split.empty, "unlabelled_rows": sum(not row.labels for row in rows),
         "duplicate_rows": duplicates, "conflicting_duplicates": conflicting,
         "length_pieces": {"min": int(lengths.min()), "mean": round(float(lengths.mean()), 2),
-                          **{f"p{p}": float(np.percentile(lengths, p)) for p in PERCENTILES},
+                          **{f"p{p}": round(float(np.percentile(lengths, p)), 2) for p in PERCENTILES},
                           "max": int(lengths.max())},
         "truncated_rows": truncated, "truncated_share": round(truncated / len(rows), 4),
     }, lengths
