@@ -138,6 +138,14 @@ def strategy_from(flags):
     return strategy
 
 
+def write_eval_results_txt(output_dir, values, global_step):
+    """google-research/bert's eval_results.txt: sorted ``key = value`` lines, global_step included."""
+    values = dict(values, global_step=int(global_step))
+    text = "".join(f"{key} = {value:g}\n" if isinstance(value, float) else f"{key} = {value}\n"
+                   for key, value in sorted(values.items()) if value is not None)
+    fileio.write_text(os.path.join(output_dir, "eval_results.txt"), text)
+
+
 def check_training_flags(flags):
     """Refuses non-positive sizes, counts and rates up front, before any data is converted."""
     for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps", "log_steps",

@@ -56,10 +56,10 @@ def make_trainer(flags, strategy, model_fn, setup, num_train_examples):
     return trainer, num_train_steps
 
 
-def predict(flags, trainer, dataset_fn, num_examples, keep_features=()):
+def predict(flags, trainer, dataset_fn, num_examples, keep_features=(), batch_size=None):
     """``trainer.predict`` over an evaluation file, with a progress bar counting its batches."""
     return trainer.predict(dataset_fn, keep_features=keep_features, verbose=True,
-                           total_batches=math.ceil(num_examples / flags.eval_batch_size))
+                           total_batches=math.ceil(num_examples / (batch_size or flags.eval_batch_size)))
 
 
 def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, train_stats, eval_fn, meta):
@@ -80,13 +80,38 @@ def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, tra
                             vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,
                             meta=meta)
     return {"global_step": summary["global_step"], "best": summary["best"], "train_seconds": summary["train_seconds"],
-            "stopped_early": summary["stopped_early"], **train_stats}
+            "stopped_early": summary["stopped_early"], **train_stats,
+            "final_eval": _evaluation_of_saved_weights(summary)}
+
+
+def _evaluation_of_saved_weights(summary):
+    """The evaluation training ran on the weights it saved (the best ones with --metric_for_best_model), or
+    None when there was none in this run (e.g. a resumed run that had already finished)."""
+    best = summary["best"]
+    step = best["step"] if best else summary["global_step"]
+    for evaluation in reversed(summary["eval_history"]):
+        if evaluation.get("step") == step:
+            return {k: v for k, v in evaluation.items() if k != "step"}
+    return None
+
+
+def evaluate_once(results, evaluate):
+    """--do_eval's result: the evaluation training already ran on the saved weights, else ``evaluate()``.
+    Training evaluates the dev set at its last step, so --do_train --do_eval no longer evaluates twice."""
+    final = results.get("train", {}).pop("final_eval", None)
+    return final if final is not None else evaluate()
 
 
 def write_results(flags, trainer, split, result):
-    """eval_results.json / test_results.json (the chief writes; nothing when there is no result)."""
+    """eval_results.json / test_results.json (the chief writes; nothing when there is no result), and for
+    evaluations google-research/bert's eval_results.txt."""
     if trainer.is_chief and result is not None:
         fileio.write_json(os.path.join(flags.output_dir, f"{split}_results.json"), result)
+        if split == "eval":
+            values = {f"eval_{k}": v for k, v in result.items() if isinstance(v, (int, float)) and v is not None}
+            if "loss" in result:
+                values["loss"] = result["loss"]
+            common.write_eval_results_txt(flags.output_dir, values, trainer.global_step)
 
 
 def print_results(results):

@@ -45,6 +45,13 @@ def define_flags(fv=absl_flags.FLAGS):
                   "every batch in the input pipeline.", flag_values=fv)
     f.DEFINE_float("masked_lm_prob", 0.15, "With --dynamic_masking: fraction of tokens to predict.", flag_values=fv)
     f.DEFINE_bool("gzip", False, "The records are GZIP-compressed.", flag_values=fv)
+    # google-research/bert's switches. Training is on by default because bert_tf's run_pretraining always
+    # trained; --do_train=false --do_eval=true evaluates the latest checkpoint in --output_dir (or
+    # --init_checkpoint when there is none).
+    f.DEFINE_bool("do_train", True, "Train on --input_file for --num_train_steps.", flag_values=fv)
+    f.DEFINE_bool("do_eval", False, "After training, evaluate --max_eval_steps batches of --eval_input_file (default: "
+                  "--input_file, as google-research/bert does) into eval_results.json and eval_results.txt.",
+                  flag_values=fv)
 
 
 def _records_dataset(flags, setup, files, is_training, batch_size, context):
@@ -64,6 +71,11 @@ def _records_dataset(flags, setup, files, is_training, batch_size, context):
                                                    flags.masked_lm_prob),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
     return dataset
+
+
+# Our metric names -> google-research/bert's eval_results.txt keys.
+GOOGLE_EVAL_NAMES = {"mlm_accuracy": "masked_lm_accuracy", "mlm_loss": "masked_lm_loss",
+                     "nsp_accuracy": "next_sentence_accuracy", "nsp_loss": "next_sentence_loss"}
 
 
 def make_evaluator(flags, setup, trainer, files):
@@ -101,9 +113,32 @@ def make_evaluator(flags, setup, trainer, files):
         results["eval_batches"] = batches
         if trainer.is_chief:
             fileio.write_json(os.path.join(flags.output_dir, "eval_results.json"), results)
+            google = {GOOGLE_EVAL_NAMES.get(k, k): v for k, v in results.items() if k != "eval_batches"}
+            google["loss"] = results["mlm_loss"] + results["nsp_loss"]
+            common.write_eval_results_txt(flags.output_dir, google, trainer.global_step)
         return results
 
     return evaluate
+
+
+def _train_and_evaluate(flags, trainer, setup, files, eval_fn):
+    """--do_train runs the Trainer (evaluating every --eval_steps and at the end when there is an
+    eval_fn); --do_eval then has one evaluation of the final weights, made here only if training made none."""
+    if flags.do_train:
+        summary = trainer.train(lambda context: _records_dataset(flags, setup, files, True, flags.train_batch_size,
+                                                                 context),
+                                flags.num_train_steps, eval_fn=eval_fn, eval_steps=flags.eval_steps,
+                                overwrite_output_dir=flags.overwrite_output_dir)
+    else:
+        latest = tf.train.latest_checkpoint(os.path.join(flags.output_dir, "checkpoints"))
+        if latest:
+            tf.train.Checkpoint(model=trainer.model, optimizer=trainer.optimizer).read(latest).expect_partial()
+        summary = {"global_step": trainer.global_step, "train_history": [], "eval_history": [], "best": None,
+                   "stopped_early": False, "train_seconds": 0.0, "skipped_batches": 0, "corrupt_files_skipped": {}}
+    history = summary["eval_history"]
+    if flags.do_eval and not (history and history[-1]["step"] == summary["global_step"]):
+        history.append(dict(eval_fn(trainer.model), step=summary["global_step"]))
+    return summary
 
 
 def run(flags):
@@ -129,6 +164,10 @@ def run(flags):
         eval_files = fileio.expand_inputs(flags.eval_input_file, what="--eval_input_file")
         data.check_records(eval_files[0], flags.max_seq_length, flags.max_predictions_per_seq,
                            flags.dynamic_masking, compression)
+    if not (flags.do_train or flags.do_eval):
+        raise UserError("nothing to do: pass --do_train, --do_eval or both")
+    if flags.do_eval and not eval_files:
+        eval_files = files
     fileio.ensure_dir(flags.output_dir)
 
     def model_fn():
@@ -136,10 +175,7 @@ def run(flags):
 
     trainer = common.make_trainer(flags, strategy, model_fn, flags.num_train_steps, flags.num_warmup_steps)
     eval_fn = make_evaluator(flags, setup, trainer, eval_files) if eval_files else None
-    summary = trainer.train(lambda context: _records_dataset(flags, setup, files, True, flags.train_batch_size,
-                                                             context),
-                            flags.num_train_steps, eval_fn=eval_fn, eval_steps=flags.eval_steps,
-                            overwrite_output_dir=flags.overwrite_output_dir)
+    summary = _train_and_evaluate(flags, trainer, setup, files, eval_fn)
     if trainer.is_chief:
         checkpoints.save_hf(trainer.model, os.path.join(flags.output_dir, "model"),
                             vocab_file=setup.tokenizer.vocab_file, do_lower_case=setup.tokenizer.do_lower_case,

@@ -7,7 +7,7 @@ from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import squad as data
 from bert_tf.data import report as data_report
-from bert_tf.errors import UserError
+from bert_tf.errors import UserError, warn
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SpanQA
 from bert_tf.training import metrics
@@ -31,6 +31,10 @@ def define_flags(fv=absl_flags.FLAGS):
                   flag_values=fv)
     f.DEFINE_float("null_score_diff_threshold", 0.0, "v2.0: answer '' when the null score beats the best span "
                    "by more than this.", flag_values=fv)
+    f.DEFINE_alias("predict_batch_size", "eval_batch_size", flag_values=fv)
+    f.DEFINE_bool("verbose_logging", False, "Print a line for each data-processing notice: training answers "
+                  "skipped because their text is not at answer_start, questions cut to --max_query_length.",
+                  flag_values=fv)
 
 
 def _file(flags, split):
@@ -59,13 +63,18 @@ def run(flags):
 
     def prepare(split, is_training):
         path = _file(flags, split)
-        examples, skipped = data.read_squad(path, is_training, flags.version_2_with_negative,
-                                           encoding=flags.encoding)
+        examples, skipped = data.read_squad(path, is_training, flags.version_2_with_negative)
         if is_training and flags.max_train_examples:
             examples = examples[: flags.max_train_examples]
         windows, stats = data.convert_examples(examples, setup.tokenizer, flags.max_seq_length, flags.doc_stride,
                                                flags.max_query_length, is_training)
         stats["skipped_mismatched_answers"] = skipped
+        if flags.verbose_logging:
+            for count, what in ((skipped, "training answers skipped: their text is not at answer_start"),
+                                (stats.get("truncated_questions", 0), f"questions cut to {flags.max_query_length} "
+                                                                      "word pieces")):
+                if count:
+                    warn(f"{path}: {count} {what}")
         record_path, _ = data.cached_records(windows, stats, [path], cache_dir, split, setup.tokenizer,
                                              dict(window_settings, training=is_training,
                                                   v2=flags.version_2_with_negative))
@@ -112,9 +121,13 @@ def run(flags):
             meta={"task": "squad", "max_answer_length": flags.max_answer_length,
                   "version_2_with_negative": flags.version_2_with_negative, **window_settings})
     if flags.do_eval:
-        results["eval"] = answer("dev", dev, "")
+        # predictions.json is rewritten by every evaluation, so it matches a reused one only without
+        # --metric_for_best_model (which restores earlier weights).
+        results["eval"] = answer("dev", dev, "") if flags.metric_for_best_model else \
+            finetune.evaluate_once(results, lambda: answer("dev", dev, ""))
         finetune.write_results(flags, trainer, "eval", results["eval"])
     if flags.do_predict:
-        results["test"] = answer("test", prepare("test", False), "test_")
+        # google-research/bert names its --predict_file output predictions.json; a --test_file's get test_.
+        results["test"] = answer("test", prepare("test", False), "test_" if flags.test_file else "")
         finetune.write_results(flags, trainer, "test", results["test"])
     return results
