@@ -9,6 +9,7 @@ from absl import flags as absl_flags
 from bert_tf import fileio
 from bert_tf import flags as flag_groups
 from bert_tf.data import classification as data
+from bert_tf.data import glue
 from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
@@ -38,9 +39,20 @@ def define_flags(fv=absl_flags.FLAGS):
     f.DEFINE_string("label_column", "label", "Column holding the label.", flag_values=fv)
     f.DEFINE_list("labels", None, "The label set, in id order (default: sorted labels of the training data).",
                   flag_values=fv)
+    # google-research/bert's way in: a named task whose files sit in --data_dir in their standard layout.
+    f.DEFINE_string("task_name", None, f"A GLUE/XNLI task read from --data_dir in its standard TSV layout, as "
+                    f"google-research/bert does (replaces --train_file/--dev_file/--test_file and the column "
+                    f"flags): {', '.join(glue.TASKS)}.", flag_values=fv)
+    f.DEFINE_string("data_dir", None, "With --task_name: the directory holding the task's train/dev/test TSV files.",
+                    flag_values=fv)
+    f.DEFINE_integer("predict_batch_size", None, "Batch size for --do_predict (default: --eval_batch_size).",
+                     flag_values=fv)
 
 
 def _examples(flags, split, path, require_label=True):
+    if flags.task_name:
+        return glue.read_examples(flags.task_name, flags.data_dir, split), [glue.split_path(flags.task_name,
+                                                                                           flags.data_dir, split)]
     if flags.tfds_name:
         tfds_split = {"train": "train", "dev": "validation", "test": "test"}[split]
         return data.read_tfds_examples(flags.tfds_name, tfds_split, flags.tfds_data_dir, flags.text_column,
@@ -55,18 +67,19 @@ def _examples(flags, split, path, require_label=True):
 def run(flags):
     """The run_classifier job; returns {'eval': results, 'test': results} for what was asked."""
     finetune.check_outputs(flags)
-    if flags.do_eval and not (flags.dev_file or flags.tfds_name):
+    task = _check_task_flags(flags)
+    if flags.do_eval and not (flags.dev_file or flags.tfds_name or task):
         raise UserError("--dev_file is required with --do_eval")
-    if flags.do_predict and not (flags.test_file or flags.tfds_name):
+    if flags.do_predict and not (flags.test_file or flags.tfds_name or task):
         raise UserError("--test_file is required with --do_predict")
     if flags.do_train:
         common.check_training_flags(flags)
     # First TensorFlow work: multi-worker collectives must be configured before any other op runs.
     strategy = common.strategy_from(flags)
-    regression = flags.task_type == "regression"
+    regression = flags.task_type == "regression" or bool(task and task.regression)
     setup = common.resolve_model(flags)
     data_report.report_job_data(flags, setup.tokenizer, flags.task_type, strategy)
-    label_list = list(flags.labels) if flags.labels else None
+    label_list = list(flags.labels) if flags.labels else (list(task.labels) if task and task.labels else None)
     init_meta = finetune.init_meta(setup.init_checkpoint)
     if init_meta and not flags.do_train:
         label_list = label_list or init_meta.get("labels")
@@ -123,15 +136,33 @@ def run(flags):
         eval_fn = (lambda: evaluate(dev_records, dev_stats)) if dev_records else None
         results["train"] = finetune.train_and_save(
             flags, trainer, setup, dataset_fn_for(train_records, True, flags.train_batch_size), num_train_steps,
-            train_stats, eval_fn, meta={"task": flags.task_type, "labels": label_list,
-                                        "max_seq_length": flags.max_seq_length,
-                                        "text_pair": bool(flags.text_pair_column)})
+            train_stats, eval_fn, meta={"task": "regression" if regression else "classification",
+                                        "labels": label_list, "max_seq_length": flags.max_seq_length,
+                                        "text_pair": bool(task.pairs if task else flags.text_pair_column)})
     if flags.do_eval:
-        results["eval"] = evaluate(dev_records, dev_stats)
+        results["eval"] = finetune.evaluate_once(results, lambda: evaluate(dev_records, dev_stats))
         _write_results(flags, trainer, "eval", results["eval"], label_list)
     if flags.do_predict:
         results["test"] = _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir)
     return results
+
+
+def _check_task_flags(flags):
+    """The GLUE/XNLI task of --task_name (None without it); --data_dir must come with it, files must not."""
+    if not flags.task_name:
+        if flags.data_dir:
+            raise UserError("--data_dir is read only with --task_name: add --task_name (one of "
+                            f"{', '.join(glue.TASKS)}), or pass --train_file/--dev_file/--test_file instead")
+        return None
+    task = glue.get_task(flags.task_name)
+    if not flags.data_dir:
+        raise UserError(f"--task_name={flags.task_name} needs --data_dir, the directory holding its files")
+    given = [name for name in ("train_file", "dev_file", "test_file", "tfds_name") if getattr(flags, name)]
+    if given:
+        raise UserError(f"--task_name reads its files from --data_dir, so --{given[0]} would be ignored: drop one")
+    if task.regression and flags.task_type != "regression" and flags["task_type"].present:
+        raise UserError(f"--task_name={flags.task_name} is a regression task: drop --task_type=classification")
+    return task
 
 
 def _check_head(init_meta, regression, label_list):
@@ -153,6 +184,9 @@ def _score(outputs, regression, label_list, stats):
         known = gold >= 0
         predicted = outputs["logits"].argmax(-1)
         result = metrics.classification_metrics(gold[known], predicted[known], len(label_list))
+        # The mean cross-entropy: google-research/bert's eval_loss.
+        probabilities = np.clip(outputs["probabilities"][known][np.arange(int(known.sum())), gold[known]], 1e-12, 1)
+        result["loss"] = float(-np.log(probabilities).mean()) if known.any() else None
         result["confusion_matrix"] = metrics.confusion_matrix(gold[known], predicted[known],
                                                               len(label_list)).tolist()
         result["unseen_labels"] = stats.get("unseen_labels", 0)
@@ -181,8 +215,9 @@ def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cach
                                       label_list, regression)
     stats["skipped_empty"] = skipped
     keep = ("label_values",) if regression else ("label_ids",)
-    outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size), len(examples),
-                               keep_features=keep)
+    batch_size = flags.predict_batch_size or flags.eval_batch_size
+    outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, batch_size), len(examples),
+                               keep_features=keep, batch_size=batch_size)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
     has_labels = all(e.label for e in examples)
@@ -198,6 +233,10 @@ def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cach
     result = None
     if trainer.is_chief:
         fileio.write_text(os.path.join(flags.output_dir, "test_predictions.tsv"), buffer.getvalue())
+        if flags.task_name and not regression:
+            # google-research/bert's predictions file: one line per example, the class probabilities.
+            fileio.write_text(os.path.join(flags.output_dir, "test_results.tsv"),
+                              "".join("\t".join(f"{p:.8f}" for p in row) + "\n" for row in outputs["probabilities"]))
     if has_labels:
         result = _score(outputs, regression, label_list, stats)
         _write_results(flags, trainer, "test", result, label_list)

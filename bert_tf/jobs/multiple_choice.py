@@ -97,7 +97,7 @@ def run(flags):
             splits["train"][2], (lambda: evaluate("dev")[0]) if "dev" in splits else None,
             meta={"task": "multiple_choice", "num_choices": num_choices, "max_seq_length": flags.max_seq_length})
     if flags.do_eval:
-        results["eval"] = evaluate("dev")[0]
+        results["eval"] = finetune.evaluate_once(results, lambda: evaluate("dev")[0])
         finetune.write_results(flags, trainer, "eval", results["eval"])
     if flags.do_predict:
         results["test"], probabilities = evaluate("test")

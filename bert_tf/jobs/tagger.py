@@ -122,7 +122,7 @@ def run(flags):
             train_stats, evaluate if dev_sentences else None,
             meta={"task": "tagging", "labels": label_list, "max_seq_length": flags.max_seq_length})
     if flags.do_eval:
-        results["eval"] = evaluate()
+        results["eval"] = finetune.evaluate_once(results, evaluate)
         finetune.write_results(flags, trainer, "eval", results["eval"])
     if flags.do_predict:
         sentences = _sentences(flags, "test", flags.test_file, require_tags=False)
