@@ -157,10 +157,9 @@ def exports(request, tmp_path_factory):
     return _Exports(request, str(tmp_path_factory.mktemp("serving")))
 
 
-def custom_ops(path):
-    """Op types in an export's graph that core TensorFlow does not register (TF Text's)."""
+def graph_ops(path):
+    """Every op type in an export's graphs and functions."""
     from tensorflow.core.protobuf import saved_model_pb2
-    from tensorflow.python.framework import op_def_registry
 
     saved = saved_model_pb2.SavedModel()
     with open(os.path.join(path, "saved_model.pb"), "rb") as f:
@@ -170,7 +169,14 @@ def custom_ops(path):
         ops.update(node.op for node in graph.graph_def.node)
         for function in graph.graph_def.library.function:
             ops.update(node.op for node in function.node_def)
-    return {op for op in ops if op_def_registry.get(op) is None}
+    return ops
+
+
+def custom_ops(path):
+    """Op types in an export's graph that core TensorFlow does not register (TF Text's)."""
+    from tensorflow.python.framework import op_def_registry
+
+    return {op for op in graph_ops(path) if op_def_registry.get(op) is None}
 
 
 # TF Text ops present in TF Serving builds for years (no FastBertTokenizer, no RoundRobinTrim).
