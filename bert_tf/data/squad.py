@@ -55,8 +55,6 @@ def read_squad(path, is_training, version_2_with_negative=False, encoding=None):
     character positions, as SQuAD-format Chinese data sets (CMRC 2018, DRCD) give them.
     """
     fileio.require_file(path, "SQuAD file", "check --train_file/--dev_file/--predict_file")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        raw = f.read()
     try:
         data = json.loads(text_files.read_text(path, encoding))["data"]
     except json.JSONDecodeError as error:
@@ -64,11 +62,35 @@ def read_squad(path, is_training, version_2_with_negative=False, encoding=None):
     except (KeyError, TypeError):
         raise UserError(f"{path} has no top-level 'data' list: expected SQuAD JSON "
                         "({'data': [{'paragraphs': [...]}]})") from None
+    try:
+        examples, skipped = _squad_examples(data, is_training, version_2_with_negative)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UserError(f"{path} is not SQuAD JSON ({type(error).__name__}: {str(error)[:80]}): each of 'data' "
+                        "needs 'paragraphs' with a string 'context' and 'qas' of {'id', 'question', 'answers': "
+                        "[{'text', 'answer_start': <int>}]}") from None
+    counts = collections.Counter(e.qas_id for e in examples)
+    duplicates = sorted(qas_id for qas_id, count in counts.items() if count > 1)
+    if duplicates:
+        raise UserError(f"{path} repeats question ids {duplicates[:5]}{' ...' if len(duplicates) > 5 else ''}: "
+                        "each question needs its own id, or its predictions and scores overwrite each other")
+    if not examples:
+        raise UserError(f"{path} holds no usable questions (skipped {skipped} whose answer text is not at "
+                        "answer_start)")
+    return examples, skipped
+
+
+def _squad_examples(data, is_training, version_2_with_negative):
+    if not isinstance(data, list):
+        raise TypeError("'data' must be a list of articles")
     examples, skipped = [], 0
     for article in data:
         for paragraph in article.get("paragraphs", []):
             context = paragraph["context"]
+            if not isinstance(context, str):
+                raise TypeError("'context' must be a string")
             for qa in paragraph["qas"]:
+                if not isinstance(qa["id"], (str, int)) or not isinstance(qa["question"], str):
+                    raise TypeError("'id' and 'question' must be strings")
                 gold = [a["text"] for a in qa.get("answers", [])]
                 impossible = bool(qa.get("is_impossible", False)) or (version_2_with_negative and not gold)
                 if impossible and not version_2_with_negative:
@@ -80,16 +102,15 @@ def read_squad(path, is_training, version_2_with_negative=False, encoding=None):
                     if not gold:
                         raise UserError(f"{path} question {qa['id']} has no answer: training needs one, or pass "
                                         "--version_2_with_negative for unanswerable questions")
-                    start, text = int(qa["answers"][0]["answer_start"]), qa["answers"][0]["text"]
+                    start, text = qa["answers"][0]["answer_start"], qa["answers"][0]["text"]
+                    if isinstance(start, bool) or not isinstance(start, int) or not isinstance(text, str):
+                        raise ValueError(f"question {qa['id']}: answer_start must be an integer, text a string")
                     if context[start:start + len(text)] != text:
                         # The reference skips such answers too (they come from bad offsets in the data).
                         skipped += 1
                         continue
                     example.answer_start, example.answer_text = start, text
                 examples.append(example)
-    if not examples:
-        raise UserError(f"{path} holds no usable questions (skipped {skipped} whose answer text is not at "
-                        "answer_start)")
     return examples, skipped
 
 

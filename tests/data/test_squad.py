@@ -144,3 +144,30 @@ def test_decoded_text_is_the_original_substring(tokenizer):
     starts[0, 4], ends[0, 7] = 3.0, 3.0
     predictions, _, _ = squad.decode([item], windows, starts, ends)
     assert predictions == {"q": "Born (1869)"}
+
+
+def _qa(qas_id="q1", start=6, text="d e"):
+    return {"id": qas_id, "question": "where ?", "answers": [{"text": text, "answer_start": start}]}
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"data": {"paragraphs": []}}, "'data' must be a list of articles"),
+    ({"data": [{"paragraphs": [{"qas": [_qa()]}]}]}, "KeyError: 'context'"),
+    ({"data": [{"paragraphs": [{"context": CONTEXT, "qas": [{"question": "where ?", "answers": []}]}]}]},
+     "KeyError: 'id'"),
+    ({"data": [{"paragraphs": [{"context": CONTEXT, "qas": [_qa(start="six")]}]}]},
+     "question q1: answer_start must be an integer"),
+    ({"data": [{"paragraphs": [{"context": 7, "qas": [_qa()]}]}]}, "'context' must be a string"),
+])
+def test_malformed_squad_json_is_one_line_naming_the_problem(tmp_path, document, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(UserError) as error:
+        squad.read_squad(str(path), is_training=True)
+    assert message in str(error.value) and str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_duplicate_question_ids_are_refused(tmp_path):
+    path = squad_file(tmp_path, [_qa("q1"), _qa("q2"), _qa("q1", start=0, text="a")])
+    with pytest.raises(UserError, match=r"repeats question ids \['q1'\]"):
+        squad.read_squad(path, is_training=False)
