@@ -63,7 +63,7 @@ def read_squad(path, is_training, version_2_with_negative=False, encoding=None):
         raise UserError(f"{path} has no top-level 'data' list: expected SQuAD JSON "
                         "({'data': [{'paragraphs': [...]}]})") from None
     try:
-        examples, skipped = _squad_examples(data, is_training, version_2_with_negative)
+        examples, skipped = _squad_examples(path, data, is_training, version_2_with_negative)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UserError(f"{path} is not SQuAD JSON ({type(error).__name__}: {str(error)[:80]}): each of 'data' "
                         "needs 'paragraphs' with a string 'context' and 'qas' of {'id', 'question', 'answers': "
@@ -79,7 +79,7 @@ def read_squad(path, is_training, version_2_with_negative=False, encoding=None):
     return examples, skipped
 
 
-def _squad_examples(data, is_training, version_2_with_negative):
+def _squad_examples(path, data, is_training, version_2_with_negative):
     if not isinstance(data, list):
         raise TypeError("'data' must be a list of articles")
     examples, skipped = [], 0
