@@ -2,13 +2,14 @@
 import dataclasses
 import math
 import os
+import sys
 
 import tensorflow as tf
 import tf_keras
 
 from bert_tf import config as config_lib
 from bert_tf import distribute, fileio
-from bert_tf.errors import UserError
+from bert_tf.errors import UserError, warn
 from bert_tf.modeling import checkpoints
 from bert_tf import tokenization
 from bert_tf.tokenization import HostTokenizer
@@ -167,11 +168,25 @@ def num_steps(flags, num_examples):
     return max(1, int(math.ceil(num_examples * flags.num_train_epochs / flags.train_batch_size)))
 
 
+def warn_if_warmup_covers(num_train_steps, num_warmup_steps, learning_rate):
+    """One line when warmup lasts the whole run: the rate then never reaches --learning_rate."""
+    if num_warmup_steps >= num_train_steps > 1:
+        warn(f"the {num_warmup_steps} warmup steps cover all {num_train_steps} training steps: the learning rate "
+             f"never reaches --learning_rate={learning_rate:g} and ends at "
+             f"{learning_rate * num_train_steps / max(num_warmup_steps, 1):.3g}; lower the warmup "
+             "(--num_warmup_steps / --warmup_proportion) or train longer")
+
+
 def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, num_layers=None):
     """The Trainer with the optimizer the flags describe; ``num_layers`` (the encoder's depth) is
     needed only for --layerwise_lr_decay."""
     if flags.train_batch_size <= 0:
         raise UserError(f"--train_batch_size={flags.train_batch_size} must be positive")
+    training = getattr(flags, "do_train", True)
+    if training:
+        warn_if_warmup_covers(num_train_steps, num_warmup_steps, flags.learning_rate)
+    print(distribute.describe(strategy, flags.train_batch_size if training else flags.eval_batch_size,
+                              flags.mixed_precision), file=sys.stderr, flush=True)
     tf_keras.utils.set_random_seed(flags.seed)
     return Trainer(
         strategy, model_fn,

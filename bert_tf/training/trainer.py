@@ -23,7 +23,7 @@ import tf_keras
 
 from bert_tf import distribute, fileio
 from bert_tf.data import records
-from bert_tf.errors import UserError
+from bert_tf.errors import UserError, warn
 from bert_tf.training import progress
 
 PRECISION_POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
@@ -280,6 +280,31 @@ class Trainer:
                 f.write(json.dumps(values, sort_keys=True) + "\n")
         return values
 
+    def _log_eval(self, results, step):
+        """An evaluation's numeric results: TensorBoard's ``eval`` run and train_metrics.jsonl (as eval_<name>)."""
+        if not self.is_chief:
+            return
+        values = {f"eval_{k}": float(v) for k, v in results.items()
+                  if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if getattr(self, "_eval_writer", None) is None:
+            self._eval_writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "logs", "eval"))
+        with self._eval_writer.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name[len("eval_"):], value)
+        self._eval_writer.flush()
+        with tf.io.gfile.GFile(os.path.join(self.output_dir, "train_metrics.jsonl"), "a") as f:
+            f.write(json.dumps(dict(values, step=step), sort_keys=True) + "\n")
+
+    # A one-line warning when the measured rate says the run needs longer than this.
+    LONG_RUN_HOURS = 24.0
+
+    def _warn_if_long(self, step, num_train_steps, chunk, seconds):
+        hours = (num_train_steps - step) * seconds / max(chunk, 1) / 3600
+        if hours > self.LONG_RUN_HOURS and self.is_chief:
+            warn(f"at the measured {seconds / max(chunk, 1):.3g} s/step the remaining {num_train_steps - step} steps "
+                 f"take about {hours:.1f} hours: lower --num_train_steps/--num_train_epochs, or use a GPU/TPU "
+                 "(--strategy) or --mixed_precision")
+
     def train(self, dataset_fn, num_train_steps, eval_fn=None, eval_steps=None, metric_for_best_model=None,
               greater_is_better=True, early_stopping_patience=None, overwrite_output_dir=False, verbose=True):
         """Trains to ``num_train_steps`` (resuming from the latest checkpoint), returns a summary dict.
@@ -335,6 +360,7 @@ class Trainer:
         bar = progress.Bar(num_train_steps, initial=start_step, unit="step", enabled=verbose)
         step, log_started, log_step = start_step, time.time(), start_step
         stopped_early = False
+        rate_checked = False
         train_seconds = 0.0  # time inside training steps only (tracing included; eval and saving not)
         try:
             while step < num_train_steps:
@@ -353,6 +379,9 @@ class Trainer:
                 bar.update(step)
                 # Before logging or saving: a non-finite state must never overwrite a good checkpoint.
                 self._check_numerics(step, chunk, manager.latest_checkpoint)
+                if not rate_checked and step > start_step + 1:  # the first call traced and compiled
+                    rate_checked = True
+                    self._warn_if_long(step, num_train_steps, chunk, time.time() - chunk_started)
                 if step % self.log_steps == 0 or step == num_train_steps:
                     values = self._log(step, writer, log_started, step - log_step)
                     bar.set_postfix(loss=values["loss"])
@@ -367,9 +396,12 @@ class Trainer:
                 if eval_fn and ((eval_steps and step % eval_steps == 0) or step == num_train_steps):
                     results = dict(eval_fn(self.model), step=step)
                     eval_history.append(results)
+                    self._log_eval(results, step)
                     if best.update(results, step) is False and early_stopping_patience and \
                             best.evals_since_best >= early_stopping_patience:
                         stopped_early = True
+                        if step != log_step:  # the training metrics since the last log line are kept too
+                            history.append(self._log(step, writer, log_started, step - log_step))
                         break
         finally:
             bar.close()

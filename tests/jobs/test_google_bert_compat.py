@@ -1,5 +1,6 @@
 """google-research/bert's README commands, run as written (only paths changed, plus tiny-model overrides
 appended), on small files in the layouts those commands read; checks the outputs that README documents."""
+import json
 import os
 import shlex
 
@@ -139,10 +140,17 @@ def base_dir(tf1_checkpoint):  # noqa: F811
     return os.path.dirname(tf1_checkpoint[0])
 
 
-def test_mrpc_train_eval_then_predict(tmp_path, base_dir):
+def test_mrpc_train_eval_then_predict(tmp_path, base_dir, capfd):
     output = str(tmp_path / "mrpc_output") + "/"
     paths = {"$GLUE_DIR": GLUE_DIR, "$BERT_BASE_DIR": base_dir, "/tmp/mrpc_output/": output}
     results = run_readme_command(README_MRPC_TRAIN, paths, TINY)
+    assert "OneDeviceStrategy: 1 replica (CPU:0), precision float32, batch 32 global = 32 per replica" in \
+        capfd.readouterr().err
+    # --do_train --do_eval evaluates the dev set once: training's last evaluation is the result.
+    with open(os.path.join(output, "train_metrics.jsonl")) as f:
+        evaluations = [line for line in map(json.loads, f) if "eval_accuracy" in line]
+    assert len(evaluations) == 1 and evaluations[0]["step"] == 1
+    assert evaluations[0]["eval_accuracy"] == results["eval"]["accuracy"]
     # 8 training pairs x 3 epochs in batches of 32: one step (google-research/bert's int() would make it 0).
     assert results["train"]["global_step"] == 1
     printed = _key_values(os.path.join(output, "eval_results.txt"))
@@ -168,8 +176,6 @@ def test_squad_train_predict_writes_predictions_json(tmp_path, base_dir):
     paths = {"$BERT_BASE_DIR": base_dir, "$SQUAD_DIR/train-v1.1.json": sample, "$SQUAD_DIR/dev-v1.1.json": sample,
              "/tmp/squad_base/": output}
     results = run_readme_command(README_SQUAD, paths, TINY + ["--doc_stride=24"])
-    import json
-
     with open(os.path.join(output, "predictions.json")) as f:
         predictions = json.load(f)
     assert len(predictions) == 5 and all(isinstance(v, str) for v in predictions.values())
@@ -214,6 +220,10 @@ def test_pretraining_data_then_pretraining_with_eval(tmp_path, base_dir):
     assert printed["loss"] == pytest.approx(printed["masked_lm_loss"] + printed["next_sentence_loss"], rel=1e-5)
     # Evaluated once, at the last step, on --input_file (google-research/bert's choice without an eval file).
     assert [e["step"] for e in results["train"]["eval_history"]] == [20]
+    with open(os.path.join(output, "train_metrics.jsonl")) as f:
+        evaluations = [line for line in map(json.loads, f) if "eval_mlm_accuracy" in line]
+    assert [e["step"] for e in evaluations] == [20]
+    assert evaluations[0]["eval_mlm_accuracy"] == pytest.approx(printed["masked_lm_accuracy"], rel=1e-5)
     assert 0 <= printed["masked_lm_accuracy"] <= 1 and 0 <= printed["next_sentence_accuracy"] <= 1
 
 
