@@ -10,6 +10,7 @@ BENCHMARKS = {
     "serving": "bert_tf.benchmarks.serving",
     "pretraining_data": "bert_tf.benchmarks.pretraining_data",
     "pretraining_step": "bert_tf.benchmarks.pretraining_step",
+    "resume": "bert_tf.benchmarks.resume",
 }
 
 

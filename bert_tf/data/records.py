@@ -114,32 +114,141 @@ def trim_to_bucket(features, boundaries, sequence_keys):
     return {k: (v[:, :bound] if k in sequence_keys else v) for k, v in features.items()}
 
 
+class InputPosition(tf.distribute.InputContext):
+    """An input context that also says where a resumed run's input starts: after ``global_batches``.
+
+    The trainer hands one to ``dataset_fn``; ``make_dataset`` places its pipeline there by
+    arithmetic (whole shuffle windows skipped as raw records, which TFRecord readers seek past
+    without decoding) and marks it ``placed``, so the trainer only replays a pipeline that did not.
+    """
+
+    def __init__(self, context, global_batches):
+        context = context or tf.distribute.InputContext()
+        super().__init__(context.num_input_pipelines, context.input_pipeline_id, context.num_replicas_in_sync)
+        self.global_batches = global_batches
+        self.placed = False
+
+    @property
+    def local_batches(self):
+        """Elements this pipeline produced so far: one per-replica batch for each of its replicas per step."""
+        return self.global_batches * self.num_replicas_in_sync // self.num_input_pipelines
+
+
+def local_batches_consumed(input_context):
+    """Per-replica batches this pipeline already produced in the run being resumed (0 on a fresh run),
+    for streams zipped onto a placed pipeline (dynamic masking's seeds) to start at the same point."""
+    return input_context.local_batches if isinstance(input_context, InputPosition) else 0
+
+
+# Seeds of the separate random choices (file order per epoch, order within a shuffle window,
+# batch order within a bucketing window), so that one does not echo another.
+_FILE_ORDER, _WINDOW_ORDER, _BATCH_ORDER = 1, 2, 3
+# Global batches per bucketing window: examples of a window are sorted by length and cut into
+# batches, so more batches per window means tighter lengths within each batch.
+BUCKET_WINDOW_BATCHES = 64
+
+
+def _permutation(size, seed, salt, index):
+    """A seeded permutation of ``range(size)``, a pure function of (seed, salt, index)."""
+    key = tf.stack([tf.constant(seed * 4 + salt, tf.int64), tf.cast(index, tf.int64)])
+    return tf.argsort(tf.random.stateless_uniform([size], seed=key))
+
+
+def _read_fn(compression, skip_corrupt):
+    if skip_corrupt:
+        return lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "").ignore_errors()
+    return lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "")
+
+
+def _shuffled_records(files, seed, repeat, read, window, start, shard=None):
+    """Serialized records in training order, from record ``start`` of this stream on.
+
+    Files are read one after another in an order drawn anew for each epoch; records are shuffled
+    within consecutive windows of ``window`` records, each by its own seeded permutation. Every
+    choice is a function of (seed, epoch or window index), so record n is the same whenever the
+    stream is built, and starting at n skips whole windows unread (TFRecord readers seek past
+    records without parsing them: about 5 s for 25M records) before shuffling one window.
+    ``shard`` (count, index) keeps every count-th record, for more pipelines than files.
+    """
+    names = tf.constant(files)
+
+    def epoch(index):
+        order = _permutation(len(files), seed, _FILE_ORDER, index)
+        return tf.data.Dataset.from_tensor_slices(tf.gather(names, order)).flat_map(read)
+
+    stream = tf.data.Dataset.range(2 ** 62 if repeat else 1).flat_map(epoch)
+    count, index = shard or (1, 0)
+    windows_done, rest = divmod(start, window)
+    stream = stream.skip(windows_done * window * count)
+    if count > 1:
+        stream = stream.shard(count, index)
+
+    def shuffle(window_index, records):
+        return tf.gather(records, _permutation(tf.shape(records)[0], seed, _WINDOW_ORDER, window_index))
+
+    stream = stream.batch(window).enumerate(start=windows_done).map(shuffle).unbatch()
+    return stream.skip(rest)
+
+
+def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, start):
+    """Global batches of examples of similar length, each cut to its bucket bound, from batch ``start`` on
+    (``examples`` already start at the window holding it).
+
+    ``examples`` (decoded, in training order) are taken in windows of BUCKET_WINDOW_BATCHES global
+    batches, sorted by length (ties in their shuffled order), cut into batches whose order is then
+    shuffled. Every replica's slice of a step comes from one such batch, so all replicas of a step
+    get the same sequence length, one of a few fixed bounds (static shapes for XLA and TPUs).
+    """
+    per_window = BUCKET_WINDOW_BATCHES * global_batch
+
+    def batches(window_index, window):
+        lengths = tf.reduce_sum(window["attention_mask"], axis=-1)
+        kept = tf.shape(lengths)[0] // global_batch * global_batch
+        order = tf.argsort(lengths, stable=True)[:kept]
+        sorted_window = {k: tf.gather(v, order) for k, v in window.items()}
+        shaped = {k: tf.reshape(v, tf.concat([[-1, global_batch], tf.shape(v)[1:]], 0))
+                  for k, v in sorted_window.items()}
+        batch_order = _permutation(tf.shape(shaped["attention_mask"])[0], seed, _BATCH_ORDER, window_index)
+        return tf.data.Dataset.from_tensor_slices({k: tf.gather(v, batch_order) for k, v in shaped.items()})
+
+    windows_done, rest = divmod(start, BUCKET_WINDOW_BATCHES)
+    dataset = examples.batch(per_window).enumerate(start=windows_done).flat_map(batches).skip(rest)
+    return dataset.map(lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
+
+
 def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None, input_context=None,
                  drop_remainder=None, compression=None, length_buckets=None, sequence_keys=(),
                  shuffle_buffer=10000, repeat=None, skip_corrupt=False):
-    """The one reader: files -> shard per pipeline -> interleave -> shuffle -> decode -> batch.
+    """The one reader: files -> records in training or file order -> decode -> per-replica batches.
 
-    With ``length_buckets`` (sorted bounds ending at the padded length) training examples are
-    grouped by length so each batch is cut to its bucket's bound; evaluation batches keep their
-    order and are cut to the bound of their longest example. With ``skip_corrupt`` a file is read up to
-    its first corrupt record (TFRecord CRCs cannot resynchronise past it); the files are scanned
-    once up front so what is skipped is reported and counted in ``SKIPPED_CORRUPT``.
+    ``batch_size`` is per replica. Training data is shuffled deterministically from ``seed`` (see
+    ``_shuffled_records``) and, given an ``InputPosition``, starts where the resumed run stopped
+    without decoding what came before. With ``length_buckets`` (sorted bounds ending at the padded
+    length) training examples are grouped by length and each *global* batch is cut to its bucket's
+    bound before it is split over replicas, so every pipeline reads all files and keeps its
+    replicas' slices; without buckets files (or records, if fewer files than pipelines) are
+    sharded over pipelines. Evaluation batches keep the file order and are cut to the bound of
+    their longest example. With ``skip_corrupt`` a file is read up to its first corrupt record
+    (TFRecord CRCs cannot resynchronise past it); the files are scanned once up front so what is
+    skipped is reported and counted in ``SKIPPED_CORRUPT``.
     """
     files = fileio.expand_inputs(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
     READ_FILES.update((path, compression) for path in files)
     if skip_corrupt:
         _scan_for_skipping(files, compression)
+    read = _read_fn(compression, skip_corrupt)
+    decode = decode_fn(feature_spec)
+    bounds = sorted(length_buckets) if length_buckets and len(length_buckets) > 1 else None
+    if is_training:
+        dataset = _training_batches(files, decode, read, batch_size, seed or 0, input_context, bounds,
+                                    sequence_keys, shuffle_buffer, repeat is None or repeat,
+                                    True if drop_remainder is None else drop_remainder)
+        return dataset.prefetch(tf.data.AUTOTUNE)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     pipelines = input_context.num_input_pipelines if input_context else 1
     shard_files = pipelines > 1 and len(files) >= pipelines
     if shard_files:
         dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
-    if is_training:
-        dataset = dataset.shuffle(len(files), seed=seed)
-    if skip_corrupt:
-        read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "").ignore_errors()  # noqa: E731
-    else:
-        read = lambda f: tf.data.TFRecordDataset(f, compression_type=compression or "")  # noqa: E731
     if len(files) > 1:
         dataset = dataset.interleave(read, cycle_length=min(len(files), 8), deterministic=True,
                                      num_parallel_calls=tf.data.AUTOTUNE)
@@ -148,31 +257,47 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
     if pipelines > 1 and not shard_files:
         # Fewer files than workers: every worker reads them all and keeps its share of records.
         dataset = dataset.shard(pipelines, input_context.input_pipeline_id)
-    if is_training:
-        if repeat is None or repeat:
-            dataset = dataset.repeat()
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    dataset = dataset.map(decode_fn(feature_spec), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    drop = is_training if drop_remainder is None else drop_remainder
-    if length_buckets and len(length_buckets) > 1 and not is_training:
-        # Evaluation keeps the file's order (predictions line up with examples): each batch is
-        # only cut to the bound of its longest example.
-        bounds = sorted(length_buckets)
-        dataset = dataset.batch(batch_size, drop_remainder=drop)
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=bool(drop_remainder))
+    if bounds:
+        # Predictions line up with examples: each batch is only cut to its longest example's bound.
         dataset = dataset.map(lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
-    elif length_buckets and len(length_buckets) > 1:
-        bounds = sorted(length_buckets)
-
-        def bucket_of(features):
-            length = tf.reduce_sum(features["attention_mask"])
-            return tf.cast(tf.reduce_min(tf.where(tf.constant(bounds, tf.int32) >= length)), tf.int64)
-
-        dataset = dataset.group_by_window(
-            bucket_of, lambda _, window: window.batch(batch_size, drop_remainder=drop), window_size=batch_size)
-        dataset = dataset.map(lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
-    else:
-        dataset = dataset.batch(batch_size, drop_remainder=drop)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _training_batches(files, decode, read, batch_size, seed, input_context, bounds, sequence_keys, window,
+                      repeat, drop):
+    context = input_context or tf.distribute.InputContext()
+    pipelines, pipeline = context.num_input_pipelines, context.input_pipeline_id
+    replicas = context.num_replicas_in_sync
+    global_batches = 0
+    if isinstance(input_context, InputPosition):
+        global_batches, input_context.placed = input_context.global_batches, True
+    if bounds:
+        # Every pipeline builds the same global batches and keeps its own replicas' slices.
+        global_batch = batch_size * replicas
+        per_window = BUCKET_WINDOW_BATCHES * global_batch
+        records_done = global_batches // BUCKET_WINDOW_BATCHES * per_window
+        examples = _shuffled_records(files, seed, repeat, read, window, records_done).map(
+            decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        batches = _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, global_batches)
+        local = replicas // pipelines
+        first, last = pipeline * local * batch_size, (pipeline + 1) * local * batch_size
+
+        def local_slices(features):
+            return {k: tf.reshape(v[first:last], tf.concat([[local, batch_size], tf.shape(v)[1:]], 0))
+                    for k, v in features.items()}
+
+        return batches.map(local_slices).unbatch()
+    local_batches = global_batches * replicas // pipelines
+    if pipelines > 1 and len(files) >= pipelines:
+        files, shard = files[pipeline::pipelines], None
+    else:
+        # Fewer files than pipelines: every pipeline reads them all and keeps its share of records.
+        shard = (pipelines, pipeline) if pipelines > 1 else None
+    examples = _shuffled_records(files, seed, repeat, read, window, local_batches * batch_size, shard)
+    examples = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return examples.batch(batch_size, drop_remainder=drop)
 
 
 # (path, compression) of every file make_dataset opened in this process, to name a corrupt one.

@@ -15,6 +15,8 @@ import math
 import os
 import signal
 import socket
+import sys
+import threading
 import time
 
 import numpy as np
@@ -129,6 +131,7 @@ class Trainer:
         self._train_steps = None
         self._predict_fns = {}
         self._stop_signal = None
+        self._stop_lock = threading.RLock()  # the watch thread and the Python handler may both report
 
     @property
     def global_step(self):
@@ -253,8 +256,14 @@ class Trainer:
                                 f"and were skipped, small gradients underflow; {kept}; use --mixed_precision=bf16 "
                                 "or no, or lower --learning_rate")
 
-    def _on_sigterm(self, signum, frame):
-        self._stop_signal = signum
+    def _on_sigterm(self, signum, frame=None):
+        """Asks the loop to stop at the end of the running chunk; says so once, at once."""
+        with self._stop_lock:
+            if self._stop_signal is not None:
+                return
+            self._stop_signal = signum
+            print(f"SIGTERM received: stopping after step {self._stopping_at}, saving checkpoint", file=sys.stderr,
+                  flush=True)
 
     def _log(self, step, writer, started, steps_done):
         values = {name: float(m.result().numpy()) for name, m in self.metrics.items()}
@@ -339,15 +348,15 @@ class Trainer:
             if not self.is_chief:
                 tf.io.gfile.rmtree(checkpoint_dir)
         start_step = self.global_step
-        # Distributed iterators cannot be checkpointed, so the data position is restored by skipping
-        # the batches already consumed; with seeded, deterministic pipelines that is the same stream.
-        replicas = self.strategy.num_replicas_in_sync
+        # The data position is a function of the step: make_dataset starts its pipeline there by
+        # arithmetic (distributed iterators cannot be checkpointed on every strategy, and each worker
+        # would need its own state). A pipeline that cannot place itself is replayed instead.
+        consumed = start_step * self.gradient_accumulation_steps
 
         def resumed_dataset_fn(context):
-            dataset = dataset_fn(context)
-            pipelines = context.num_input_pipelines if context else 1
-            consumed = start_step * self.gradient_accumulation_steps * replicas // pipelines
-            return dataset.skip(consumed) if start_step else dataset
+            position = records.InputPosition(context, consumed)
+            dataset = dataset_fn(position)
+            return dataset.skip(position.local_batches) if consumed and not position.placed else dataset
 
         iterator = iter(distribute.distribute_dataset(self.strategy, resumed_dataset_fn))
         if self._train_steps is None:
@@ -356,9 +365,11 @@ class Trainer:
             if self.is_chief else tf.summary.create_noop_writer()
         best = _BestTracker(self.output_dir, self.model, metric_for_best_model, greater_is_better, self.is_chief)
         history, eval_history = [], []
-        previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
-        bar = progress.Bar(num_train_steps, initial=start_step, unit="step", enabled=verbose)
+        bar = progress.Bar(num_train_steps, initial=start_step, unit="step", desc="train", enabled=verbose)
         step, log_started, log_step = start_step, time.time(), start_step
+        self._stop_signal, self._stopping_at = None, step
+        watch = _SigtermWatch(self)
+        watch.start()
         stopped_early = False
         rate_checked = False
         train_seconds = 0.0  # time inside training steps only (tracing included; eval and saving not)
@@ -369,6 +380,11 @@ class Trainer:
                 if eval_fn and eval_steps:
                     boundaries.append(_next_multiple(step, eval_steps))
                 chunk = min(self.steps_per_execution, min(boundaries) - step)
+                if step == start_step:
+                    # The first call traces (and compiles) the step: one step alone, timed apart, so
+                    # the rate and ETA shown afterwards are those of the steady chunks.
+                    chunk = 1
+                self._stopping_at = step + chunk
                 chunk_started = time.time()
                 try:
                     self._train_steps(iterator, tf.constant(chunk, tf.int32))
@@ -376,7 +392,8 @@ class Trainer:
                 except tf.errors.DataLossError as error:
                     raise UserError(records.describe_corruption(error)) from None
                 step += chunk
-                bar.update(step)
+                self._stopping_at = step
+                bar.update(step, warmup=step == start_step + 1)
                 # Before logging or saving: a non-finite state must never overwrite a good checkpoint.
                 self._check_numerics(step, chunk, manager.latest_checkpoint)
                 if not rate_checked and step > start_step + 1:  # the first call traced and compiled
@@ -387,10 +404,12 @@ class Trainer:
                     bar.set_postfix(loss=values["loss"])
                     history.append(values)
                     log_started, log_step = time.time(), step
-                if step % self.save_checkpoints_steps == 0 or step == num_train_steps:
+                saved = step % self.save_checkpoints_steps == 0 or step == num_train_steps
+                if saved:
                     save(step)
                 if self._stop_signal is not None:
-                    save(step)
+                    if not saved:
+                        save(step)
                     raise UserError(f"stopped by signal {self._stop_signal} at step {step}; checkpoint saved in "
                                     f"{checkpoint_dir}: rerun the same command to resume")
                 if eval_fn and ((eval_steps and step % eval_steps == 0) or step == num_train_steps):
@@ -405,7 +424,7 @@ class Trainer:
                         break
         finally:
             bar.close()
-            signal.signal(signal.SIGTERM, previous_handler)
+            watch.stop()
         if stopped_early:
             save(step)
         return {"global_step": step, "train_history": history, "eval_history": eval_history,
@@ -455,6 +474,47 @@ class Trainer:
         """{name: PerReplica} -> one {name: tensor} dict per local replica, in replica order."""
         locals_ = [self.strategy.experimental_local_results(v) for v in per_replica.values()]
         return [dict(zip(per_replica.keys(), values)) for values in zip(*locals_)]
+
+
+class _SigtermWatch:
+    """Acts on SIGTERM while the main thread is inside a compiled chunk of steps.
+
+    Python runs signal handlers only between bytecodes of the main thread, which a chunk of
+    ``steps_per_execution`` steps can hold for minutes. The interpreter's C-level handler also
+    writes the signal number to a wakeup fd at once; a thread reading it reports the stop
+    immediately, and the loop saves and exits at the chunk boundary.
+    """
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self._previous_handler = self._previous_fd = self._thread = None
+
+    def start(self):
+        self._previous_handler = signal.signal(signal.SIGTERM, self.trainer._on_sigterm)
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._watch, name="sigterm-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while True:
+            try:
+                data = os.read(self._read_fd, 64)
+            except OSError:
+                return
+            if not data or b"\xff" in data:
+                return
+            if signal.SIGTERM in data:
+                self.trainer._on_sigterm(signal.SIGTERM)
+
+    def stop(self):
+        signal.set_wakeup_fd(self._previous_fd)
+        signal.signal(signal.SIGTERM, self._previous_handler)
+        os.write(self._write_fd, b"\xff")  # wakes the reader so it ends
+        self._thread.join(timeout=5)
+        os.close(self._write_fd)
+        os.close(self._read_fd)
 
 
 def _concat_padded(arrays):
