@@ -64,7 +64,8 @@ def _records_dataset(flags, setup, files, is_training, batch_size, context):
         tokenizer = setup.tokenizer
         pipeline = context.input_pipeline_id if context else 0
         # One seed pair per batch from a seeded stream: new masks each epoch, same masks on resume.
-        seeds = tf.data.Dataset.random(seed=flags.seed + 7919 * pipeline).batch(2)
+        seeds = tf.data.Dataset.random(seed=flags.seed + 7919 * pipeline).batch(2).skip(
+            records.local_batches_consumed(context))  # a resumed run starts where the batches start
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda features, seed: data.mask_batch(features, seed, tokenizer.vocab_size, tokenizer.mask_id,
                                                    tokenizer.cls_id, tokenizer.sep_id, flags.max_predictions_per_seq,
