@@ -165,7 +165,9 @@ def write_preset(model, output_dir, vocab_file, do_lower_case, meta=None):
     with fileio.atomic_path(output_dir, marker=MODEL_META) as temp:
         with fileio.staged_output_dir(temp) as local:
             backbone.save_to_preset(local)
-            tokenizer.save_to_preset(local)
+            # The task preprocessor's default length (512) would overrun a shorter position table.
+            keras_hub.models.BertTextClassifierPreprocessor(
+                tokenizer=tokenizer, sequence_length=min(512, config.max_position_embeddings)).save_to_preset(local)
         fileio.write_json(os.path.join(temp, MODEL_META),
                           dict(meta or {}, task="encoder", format="keras_hub", do_lower_case=bool(do_lower_case)))
     return backbone

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tf_keras
 from transformers import BertConfig
 
+from bert_tf.errors import UserError
 from bert_tf.jobs import convert
 from bert_tf.modeling import checkpoints
 from bert_tf.modeling.pretraining import BertPretrainingModel
@@ -171,3 +172,101 @@ def test_minilm_safetensors_match_numpy_reference(tmp_path, flag_values, minilm_
     again = converted(input_ids=tf.constant(features["input_ids"]),
                       attention_mask=tf.constant(features["input_mask"])).last_hidden_state.numpy()
     np.testing.assert_allclose(again[mask], expected[mask], atol=1e-4)
+
+
+MODEL_GARDEN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures",
+                            "model_garden_bert", "encoder")
+
+
+@pytest.fixture
+def model_garden_copy(tmp_path):
+    """The Model Garden encoder fixture, copied: conversions write next to it."""
+    import shutil
+
+    return shutil.copytree(MODEL_GARDEN, str(tmp_path / "mg"))
+
+
+def test_keras_hub_preset_both_ways(tmp_path, flag_values, model_garden_copy):
+    """TF2 checkpoint -> keras-hub preset that keras-hub's own classes load -> Hugging Face directory."""
+    import keras_hub
+
+    expected = np.load(os.path.join(MODEL_GARDEN, "expected.npz"))
+    preset = str(tmp_path / "preset")
+    result = convert.run(flag_values(convert.define_flags, [f"--init_checkpoint={model_garden_copy}",
+                                                            f"--output_dir={preset}", "--output_format=keras_hub"]))
+    assert result["source_format"] == "tf2" and result["max_abs_diff"] < 1e-5 and "note" not in result
+    assert result["do_lower_case"] is True  # no tokenizer config: inferred from the all-lower-case vocab
+
+    backbone = keras_hub.models.BertBackbone.from_preset(preset)
+    keep = expected["input_mask"].astype(bool)
+    theirs = backbone({"token_ids": expected["input_ids"], "segment_ids": expected["segment_ids"],
+                       "padding_mask": expected["input_mask"]})
+    # Against what Model Garden itself computed when it wrote the checkpoint.
+    assert np.abs(theirs["sequence_output"].numpy()[keep] - expected["sequence_output"][keep]).max() < 1e-4
+    assert np.abs(theirs["pooled_output"].numpy() - expected["pooled_output"]).max() < 1e-4
+    classifier = keras_hub.models.BertTextClassifier.from_preset(preset, num_classes=3)
+    logits = classifier(classifier.preprocessor(["word1 word2 word3", "word7"])).numpy()
+    assert logits.shape == (2, 3) and np.isfinite(logits).all()
+    np.testing.assert_array_equal(classifier.backbone.token_embedding.embeddings.numpy(),
+                                  backbone.token_embedding.embeddings.numpy())
+
+    # And back: the preset is an --init_checkpoint like any other.
+    hf = str(tmp_path / "hf")
+    back = convert.run(flag_values(convert.define_flags, [f"--init_checkpoint={preset}", f"--output_dir={hf}"]))
+    assert back["source_format"] == "keras_hub" and back["matched"] == back["encoder_weights"] == 39
+    from transformers import TFBertModel
+
+    ours = TFBertModel.from_pretrained(hf)(input_ids=expected["input_ids"], attention_mask=expected["input_mask"],
+                                           token_type_ids=expected["segment_ids"]).last_hidden_state.numpy()
+    assert np.abs(ours[keep] - expected["sequence_output"][keep]).max() < 1e-5
+
+
+def test_output_dir_never_destroys_inputs_or_foreign_files(tmp_path, flag_values, model_garden_copy):
+    def run(output, *extra):
+        return convert.run(flag_values(convert.define_flags, [f"--init_checkpoint={model_garden_copy}",
+                                                              f"--output_dir={output}", *extra]))
+
+    before = sorted(os.listdir(model_garden_copy))
+    for output, relation in ((model_garden_copy, "is"), (os.path.join(model_garden_copy, "hf"), "is inside"),
+                             (str(tmp_path), "contains")):
+        with pytest.raises(UserError) as error:
+            run(output)
+        assert str(error.value) == (f"--output_dir {output} {relation} --init_checkpoint {model_garden_copy}: writing "
+                                    "it would destroy the input; choose another --output_dir")
+    assert sorted(os.listdir(model_garden_copy)) == before
+
+    foreign = tmp_path / "photos"
+    foreign.mkdir()
+    (foreign / "holiday.jpg").write_bytes(b"not a model")
+    with pytest.raises(UserError) as error:
+        run(str(foreign))
+    assert str(error.value) == (f"--output_dir {foreign} is a non-empty directory bert_tf did not write (no "
+                                "bert_tf.json): choose an empty or new --output_dir, or pass --overwrite_output_dir to "
+                                "replace everything in it")
+    assert os.listdir(foreign) == ["holiday.jpg"]
+    # Our own earlier output is replaced without asking; a foreign one only when asked.
+    ours = str(tmp_path / "converted")
+    run(ours)
+    run(ours)
+    run(str(foreign), "--overwrite_output_dir")
+    assert "holiday.jpg" not in os.listdir(foreign) and "tf_model.h5" in os.listdir(foreign)
+
+
+def test_cased_vocab_sets_casing_and_refuses_a_contradiction(tmp_path, flag_values, model_garden_copy):
+    vocab = os.path.join(model_garden_copy, "vocab.txt")
+    words = open(vocab).read().split("\n")
+    with open(vocab, "w") as f:  # capitalise half the word pieces: a cased vocab
+        f.write("\n".join(w.capitalize() if w.startswith("word") and int(w[4:]) % 2 else w for w in words))
+    from bert_tf import tokenization
+
+    assert tokenization.vocab_casing(vocab) == (True, 47, 95)
+    result = convert.run(flag_values(convert.define_flags, [f"--init_checkpoint={model_garden_copy}",
+                                                            f"--output_dir={tmp_path / 'out'}"]))
+    assert result["do_lower_case"] is False
+    assert json.load(open(tmp_path / "out" / "tokenizer_config.json"))["do_lower_case"] is False
+    with pytest.raises(UserError) as error:
+        convert.run(flag_values(convert.define_flags, [f"--init_checkpoint={model_garden_copy}",
+                                                       f"--output_dir={tmp_path / 'again'}", "--do_lower_case"]))
+    assert str(error.value) == (f"--do_lower_case=True contradicts the model: vocab {vocab} is cased (47 of 95 word "
+                                "pieces have capitals): leave --do_lower_case out (or pass --do_lower_case=False)")
+    assert not (tmp_path / "again").exists()
