@@ -182,11 +182,15 @@ def _float_label(example):
                         "or use --task_type=classification") from None
 
 
-def cached_records(examples, source_paths, cache_dir, split, tokenizer, max_seq_length, label_list, regression):
-    """Converts once per (file contents, settings); returns (records path, stats)."""
-    settings = {"split": split, "max_seq_length": max_seq_length, "labels": label_list, "regression": regression,
-                "vocab": records.content_key([tokenizer.vocab_file], {}), "lower": tokenizer.do_lower_case,
-                "count": len(examples)}
+def cached_records(examples, source_paths, cache_dir, split, tokenizer, max_seq_length, label_list, regression,
+                   source=None):
+    """Converts once per (file contents, examples, settings); returns (records path, stats).
+
+    ``source``: how the job read the examples (columns, tfds name), recorded in the key as well.
+    """
+    settings = {"max_seq_length": max_seq_length, "labels": label_list, "regression": regression,
+                "count": len(examples), "source": source}
     return records.cached_conversion(
         cache_dir, split, source_paths, settings,
-        lambda path: convert_to_records(examples, tokenizer, max_seq_length, path, label_list, regression))
+        lambda path: convert_to_records(examples, tokenizer, max_seq_length, path, label_list, regression),
+        items=examples, tokenizer=tokenizer)

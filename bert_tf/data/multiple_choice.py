@@ -95,9 +95,9 @@ def convert_to_records(examples, tokenizer, max_seq_length, output_file):
 
 
 def cached_records(examples, source_paths, cache_dir, split, tokenizer, max_seq_length):
-    settings = {"task": "multiple_choice", "split": split, "max_seq_length": max_seq_length,
-                "vocab": records.content_key([tokenizer.vocab_file], {}), "lower": tokenizer.do_lower_case,
-                "count": len(examples), "choices": len(examples[0].endings)}
+    settings = {"task": "multiple_choice", "max_seq_length": max_seq_length, "count": len(examples),
+                "choices": len(examples[0].endings)}
     return records.cached_conversion(
         cache_dir, split, source_paths, settings,
-        lambda path: convert_to_records(examples, tokenizer, max_seq_length, path))
+        lambda path: convert_to_records(examples, tokenizer, max_seq_length, path), items=examples,
+        tokenizer=tokenizer)

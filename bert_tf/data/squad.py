@@ -197,14 +197,15 @@ def write_windows(windows, output_file):
 
 def cached_records(windows, stats, source_paths, cache_dir, split, tokenizer, settings):
     """Writes the windows' TFRecords once per (file contents, settings); returns (path, stats)."""
-    settings = dict(settings, task="squad", split=split, count=len(windows),
-                    vocab=records.content_key([tokenizer.vocab_file], {}), lower=tokenizer.do_lower_case)
+    # Windows follow from the file's bytes, the tokenizer and the window settings, all in the key;
+    # hashing the windows themselves (ids of every window) would cost more than converting.
+    settings = dict(settings, task="squad", count=len(windows))
 
     def convert(path):
         write_windows(windows, path)
         return stats
 
-    return records.cached_conversion(cache_dir, split, source_paths, settings, convert)
+    return records.cached_conversion(cache_dir, split, source_paths, settings, convert, tokenizer=tokenizer)
 
 
 def _top_indexes(logits, n):

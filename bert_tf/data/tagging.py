@@ -154,12 +154,11 @@ def convert_to_records(sentences, tokenizer, max_seq_length, output_file, label_
 
 def cached_records(sentences, source_paths, cache_dir, split, tokenizer, max_seq_length, label_list):
     """Converts once per (file contents, settings); returns (records path, stats)."""
-    settings = {"task": "tagging", "split": split, "max_seq_length": max_seq_length, "labels": label_list,
-                "vocab": records.content_key([tokenizer.vocab_file], {}), "lower": tokenizer.do_lower_case,
-                "count": len(sentences)}
+    settings = {"task": "tagging", "max_seq_length": max_seq_length, "labels": label_list, "count": len(sentences)}
     return records.cached_conversion(
         cache_dir, split, source_paths, settings,
-        lambda path: convert_to_records(sentences, tokenizer, max_seq_length, path, label_list))
+        lambda path: convert_to_records(sentences, tokenizer, max_seq_length, path, label_list),
+        items=sentences, tokenizer=tokenizer)
 
 
 def word_predictions(label_ids, logits, label_list, num_words, fallback):

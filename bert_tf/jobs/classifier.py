@@ -49,6 +49,12 @@ def define_flags(fv=absl_flags.FLAGS):
                      flag_values=fv)
 
 
+def _source_settings(flags):
+    """How examples are read, for the conversion cache key (the examples themselves are hashed too)."""
+    names = ("task_name", "tfds_name", "tfds_data_dir", "text_column", "text_pair_column", "label_column", "encoding")
+    return {name: getattr(flags, name, None) for name in names}
+
+
 def _examples(flags, split, path, require_label=True):
     if flags.task_name:
         return glue.read_examples(flags.task_name, flags.data_dir, split), [glue.split_path(flags.task_name,
@@ -98,7 +104,8 @@ def run(flags):
             if len(label_list) < 2:
                 raise UserError(f"the training data has one label ({label_list}): classification needs two or more")
         train_records, train_stats = data.cached_records(examples, sources, cache_dir, "train", setup.tokenizer,
-                                                         flags.max_seq_length, label_list, regression)
+                                                         flags.max_seq_length, label_list, regression,
+                                                         source=_source_settings(flags))
         train_stats["skipped_empty"] = skipped
     if not regression and not label_list:
         raise UserError("the label set is unknown: pass --labels, or an --init_checkpoint fine-tuned by bert_tf")
@@ -128,7 +135,8 @@ def run(flags):
     if flags.do_eval or (flags.do_train and flags.eval_every_steps):
         (dev_examples, dev_skipped), dev_sources = _examples(flags, "dev", flags.dev_file)
         dev_records, dev_stats = data.cached_records(dev_examples, dev_sources, cache_dir, "dev", setup.tokenizer,
-                                                     flags.max_seq_length, label_list, regression)
+                                                     flags.max_seq_length, label_list, regression,
+                                                     source=_source_settings(flags))
         dev_stats["skipped_empty"] = dev_skipped
 
     results = {}
@@ -212,7 +220,7 @@ def _write_results(flags, trainer, split, result, label_list):
 def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir):
     (examples, skipped), sources = _examples(flags, "test", flags.test_file, require_label=False)
     path, stats = data.cached_records(examples, sources, cache_dir, "test", setup.tokenizer, flags.max_seq_length,
-                                      label_list, regression)
+                                      label_list, regression, source=_source_settings(flags))
     stats["skipped_empty"] = skipped
     keep = ("label_values",) if regression else ("label_ids",)
     batch_size = flags.predict_batch_size or flags.eval_batch_size
