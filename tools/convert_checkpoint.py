@@ -1,8 +1,15 @@
-r"""Convert a BERT checkpoint (HF TF dir, safetensors dir, google-research TF1 ckpt, hub id) to Hugging Face format.
+r"""Convert a BERT checkpoint to a Hugging Face directory or a keras-hub preset.
 
-Example:
+Sources: a Hugging Face TF directory, a safetensors directory, a keras-hub BERT preset, a
+google-research/bert TF1 checkpoint, a TF Model Garden TF2 checkpoint, or hub:<id> (downloads).
+Prints one JSON line: what was matched, the heads kept, and for keras-hub output the largest
+difference between keras-hub's encoder outputs and ours.
+
+Examples:
   python tools/convert_checkpoint.py --init_checkpoint=uncased_L-12_H-768_A-12/bert_model.ckpt \
     --output_dir=/tmp/bert-base-hf
+  python tools/convert_checkpoint.py --init_checkpoint=/tmp/bert-base-hf --output_dir=/tmp/bert-base-keras-hub \
+    --output_format=keras_hub
 """
 import json
 
