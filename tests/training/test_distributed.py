@@ -230,3 +230,58 @@ def test_only_the_chief_task_is_chief(task_type, index, cluster, chief):
 
     Strategy.cluster_resolver.task_type, Strategy.cluster_resolver.task_id = task_type, index
     assert distribute.is_chief(Strategy()) is chief
+
+
+REPLICA_SHAPES_SCRIPT = """
+import json, sys
+import bert_tf
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from bert_tf.data import records
+path, report = sys.argv[1:3]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+spec = records.fixed_int_spec(["input_ids", "input_mask", "segment_ids"], 32)
+keys = ("input_ids", "attention_mask", "token_type_ids")
+dataset = strategy.distribute_datasets_from_function(lambda context: records.make_dataset(
+    path, spec, context.get_per_replica_batch_size(8), True, seed=1, input_context=context,
+    length_buckets=[8, 16, 32], sequence_keys=keys, shuffle_buffer=64))
+steps = []
+for features, _ in zip(dataset, range(40)):
+    steps.append([[list(t.shape) for t in strategy.experimental_local_results(features[k])] for k in keys]
+                 + [[int(t.numpy().sum(-1).max()) for t in strategy.experimental_local_results(features["attention_mask"])]])
+json.dump(steps, open(report, "w"))
+"""
+
+
+def test_every_replica_of_a_step_gets_the_same_bucket(tmp_path):
+    """Length buckets under 2 logical CPU replicas: one bound per global step, cut to fit its longest example."""
+    from bert_tf.data import records
+
+    rng = np.random.default_rng(0)
+    examples = []
+    for _ in range(200):
+        length = int(rng.integers(3, 33))
+        mask = np.zeros(32, np.int64)
+        mask[:length] = 1
+        examples.append(records.to_example({"input_ids": mask * 7, "input_mask": mask,
+                                            "segment_ids": np.zeros(32, np.int64)}))
+    path = str(tmp_path / "train.tfrecord")
+    records.write_records(path, examples)
+    report = tmp_path / "shapes.json"
+    done = subprocess.run([workloads.PYTHON, "-c", REPLICA_SHAPES_SCRIPT, path, str(report)], capture_output=True,
+                          text=True, timeout=240, env=workloads.tool_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = json.loads(report.read_text())
+    assert len(steps) == 40
+    bounds = set()
+    for *shapes, longest in steps:
+        for per_key in shapes:
+            assert len(per_key) == 2 and per_key[0] == per_key[1], steps  # both replicas, one shape
+            assert per_key[0][0] == 4  # per-replica batch of a global 8
+        bound = shapes[0][0][1]
+        bounds.add(bound)
+        # The smallest bucket that holds the longest example of the whole global batch.
+        assert bound == min(b for b in (8, 16, 32) if b >= max(longest))
+    assert bounds == {8, 16, 32}

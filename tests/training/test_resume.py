@@ -192,3 +192,56 @@ def test_sigterm_saves_and_a_rerun_resumes(tmp_path, workload):
     assert steps[:stopped_at] == list(range(1, stopped_at + 1))
     assert steps[stopped_at:] == list(range(stopped_at + 1, NUM_STEPS + 1))
     assert tf.train.latest_checkpoint(output_dir / "checkpoints").endswith(f"ckpt-{NUM_STEPS}")
+
+
+def test_sigterm_during_a_long_chunk_is_announced_at_once_and_stops_at_its_end(tmp_path, workload):
+    """--steps_per_execution=40: SIGTERM inside a chunk is reported immediately, acted on at its end."""
+    import threading
+
+    output_dir = tmp_path / "run"
+    chunk = 40
+    argv = workload(output_dir, steps_per_execution=chunk, log_steps=chunk, save_checkpoints_steps=1000,
+                    num_train_steps=10 * chunk)
+    process = _start(argv)
+    lines, seen = [], {}
+
+    def read_stderr():
+        for line in process.stderr:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("SIGTERM received"):
+                seen["announced"] = time.time()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    log = output_dir / "train_metrics.jsonl"
+    deadline = time.time() + 240
+    try:
+        while not log.exists() or not log.read_text().strip():
+            assert process.poll() is None, "\n".join(lines[-30:])
+            assert time.time() < deadline
+            time.sleep(0.01)
+        first = json.loads(log.read_text().splitlines()[0])
+        assert first["step"] == chunk
+        process.send_signal(signal.SIGTERM)
+        signalled = time.time()
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    ended = time.time()
+    reader.join(timeout=10)
+    assert process.returncode == 2, "\n".join(lines[-30:])
+    announced = [line for line in lines if line.startswith("SIGTERM received")]
+    assert len(announced) == 1, lines[-30:]
+    stop = int(announced[0].split("after step ")[1].split(",")[0])
+    assert announced[0] == f"SIGTERM received: stopping after step {stop}, saving checkpoint"
+    assert stop % chunk == 0 and stop >= 2 * chunk  # the end of the chunk running when it came
+    assert lines[-1] == (f"error: stopped by signal 15 at step {stop}; checkpoint saved in "
+                         f"{output_dir / 'checkpoints'}: rerun the same command to resume")
+    # The signal came as a chunk began; it was announced at once, not when the chunk ended
+    # (what the rest of the chunk, the save and the exit took together).
+    assert seen["announced"] - signalled < 0.3 * (ended - signalled), (seen, signalled, ended)
+    assert tf.train.latest_checkpoint(output_dir / "checkpoints").endswith(f"ckpt-{stop}")
+    # Progress went to the log as plain lines: the compile apart, no carriage returns or escapes.
+    assert any(line.startswith("train: first 1 step (tracing and compiling) took ") for line in lines)
+    assert not any("\r" in line or "\x1b" in line for line in lines)
