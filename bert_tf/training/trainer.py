@@ -131,6 +131,7 @@ class Trainer:
         self._train_steps = None
         self._predict_fns = {}
         self._stop_signal = None
+        self._evaluating = False  # inside train()'s evaluation hook: predict() labels its progress "eval"
         self._stop_lock = threading.RLock()  # the watch thread and the Python handler may both report
 
     @property
@@ -413,7 +414,11 @@ class Trainer:
                     raise UserError(f"stopped by signal {self._stop_signal} at step {step}; checkpoint saved in "
                                     f"{checkpoint_dir}: rerun the same command to resume")
                 if eval_fn and ((eval_steps and step % eval_steps == 0) or step == num_train_steps):
-                    results = dict(eval_fn(self.model), step=step)
+                    self._evaluating = True
+                    try:
+                        results = dict(eval_fn(self.model), step=step)
+                    finally:
+                        self._evaluating = False
                     eval_history.append(results)
                     self._log_eval(results, step)
                     if best.update(results, step) is False and early_stopping_patience and \
@@ -436,8 +441,13 @@ class Trainer:
         _BestTracker.restore(self.output_dir, self.model)
 
     # ---- inference ---------------------------------------------------------------------------
-    def predict(self, dataset_fn, keep_features=(), verbose=False, total_batches=None):
-        """Runs the model over a finite dataset; returns numpy outputs (plus ``keep_features``) in order."""
+    def predict(self, dataset_fn, keep_features=(), verbose=False, total_batches=None, label=None):
+        """Runs the model over a finite dataset; returns numpy outputs (plus ``keep_features``) in order.
+
+        ``label`` names the progress line: by default "eval" inside training's evaluation hook,
+        "predict" elsewhere.
+        """
+        label = label or ("eval" if self._evaluating else "predict")
         if distribute.num_workers(self.strategy) > 1:
             # Sharding across workers would leave each worker (and the chief's results file) with
             # part of the predictions: every worker predicts the whole set locally, in order.
@@ -449,7 +459,8 @@ class Trainer:
             dataset = distribute.distribute_dataset(self.strategy, dataset_fn)
             run = lambda fn, args: self._local_results(self.strategy.run(fn, args=args))  # noqa: E731
         key = tuple(keep_features)
-        if key not in self._predict_fns:
+        tracing = key not in self._predict_fns  # the first batch then traces: timed apart from the rate
+        if tracing:
             def replica_predict(features):
                 outputs = self.model(features, training=False)
                 outputs.update({k: features[k] for k in keep_features})
@@ -461,11 +472,11 @@ class Trainer:
                                                  jit_compile=self.jit_compile or None)
         replica_predict = self._predict_fns[key]
         batches = []
-        bar = progress.Bar(total_batches, unit="batch", enabled=verbose)
+        bar = progress.Bar(total_batches, unit="batch", desc=label, enabled=verbose)
         for features in dataset:
             for local in run(replica_predict, (features,)):
                 batches.append({k: t.numpy() for k, t in local.items()})
-            bar.update(len(batches))
+            bar.update(len(batches), warmup=tracing)
         bar.close()
         return {k: _concat_padded([b[k] for b in batches if b[k].shape[0]]) for k in (batches[0] if batches else {})}
 
