@@ -51,7 +51,9 @@ def _files_under(directory):
     found = []
     for parent, _, names in tf.io.gfile.walk(directory):
         prefix = parent.rstrip("/") + "/"
-        found.extend(prefix[len(root):] + name for name in names)
+        # ram:// lists by bare string prefix ("assets" shows ".extra" of "assets.extra/"); such
+        # phantoms do not exist when asked by their full name.
+        found.extend(prefix[len(root):] + name for name in names if tf.io.gfile.exists(prefix + name))
     return sorted(found)
 
 
