@@ -8,6 +8,7 @@ line, plus its state every PROGRESS_EVERY_S seconds on long runs, without termin
 """
 import contextlib
 import functools
+import logging
 import re
 import sys
 import threading
@@ -91,6 +92,31 @@ class _Tee:
         return getattr(self._console, attribute)
 
 
+def _fd_of(stream):
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _console_handlers(saved):
+    """Logging handlers holding the console streams themselves (absl's among them: it keeps the
+    stderr of import time), with the index of the stream each writes to (0 stdout, 1 stderr)."""
+    handlers = list(logging.root.handlers)
+    handlers += [h.python_handler for h in handlers if hasattr(h, "python_handler")]
+    found = []
+    for handler in handlers:
+        stream = getattr(handler, "stream", None)
+        if stream is None or not isinstance(handler, logging.StreamHandler):
+            continue
+        for index, consoles in enumerate(((saved[0], sys.__stdout__), (saved[1], sys.__stderr__))):
+            if any(stream is console or (_fd_of(stream) is not None and _fd_of(stream) == _fd_of(console))
+                   for console in consoles):
+                found.append((handler, index))
+                break
+    return found
+
+
 @contextlib.contextmanager
 def mirrored_console(path):
     """While active, what goes to sys.stdout/sys.stderr also goes to ``path`` (None: nothing).
@@ -116,7 +142,11 @@ def mirrored_console(path):
     # A local file shows every line at once; on object stores each flush uploads, so now and then.
     lines = _Lines(file, flush_every_s=0.0 if fileio.is_local(path) else PROGRESS_EVERY_S)
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Tee(saved[0], "stdout", lines), _Tee(saved[1], "stderr", lines)
+    tees = _Tee(saved[0], "stdout", lines), _Tee(saved[1], "stderr", lines)
+    handlers = _console_handlers(saved)
+    sys.stdout, sys.stderr = tees
+    for handler, index in handlers:
+        handler.stream = tees[index]
     try:
         yield
     except SystemExit:
@@ -126,6 +156,8 @@ def mirrored_console(path):
         raise
     finally:
         sys.stdout, sys.stderr = saved
+        for handler, index in handlers:
+            handler.stream = saved[index]
         lines.close()
         file.close()
 

@@ -137,7 +137,7 @@ def collect(flags, results, started, labels=None):
             "labels": {str(i): label for i, label in enumerate(labels)} if labels else None,
             "packages": package_versions(), "git": git_commit(), "started": started, "finished": now(),
             "metrics": final_metrics(results)}
-    if hasattr(flags, "learning_rate"):
+    if hasattr(flags, "learning_rate") and getattr(flags, "do_train", True):
         meta["lr_schedule"] = optimization.schedule_settings(flags)
     return meta
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 from absl import flags as absl_flags
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf import flags as flag_groups
 from bert_tf.data import classification as data
 from bert_tf.data import glue
@@ -72,6 +72,7 @@ def _examples(flags, split, path, require_label=True):
 
 def run(flags):
     """The run_classifier job; returns {'eval': results, 'test': results} for what was asked."""
+    started = run_metadata.now()
     finetune.check_outputs(flags)
     task = _check_task_flags(flags)
     if flags.do_eval and not (flags.dev_file or flags.tfds_name or task):
@@ -152,6 +153,7 @@ def run(flags):
         _write_results(flags, trainer, "eval", results["eval"], label_list)
     if flags.do_predict:
         results["test"] = _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cache_dir)
+    run_metadata.write(flags, results, started, trainer.is_chief, labels=label_list)
     return results
 
 

@@ -179,26 +179,34 @@ def warn_if_warmup_covers(num_train_steps, num_warmup_steps, learning_rate):
 
 def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, num_layers=None):
     """The Trainer with the optimizer the flags describe; ``num_layers`` (the encoder's depth) is
-    needed only for --layerwise_lr_decay."""
+    needed only for --layerwise_lr_decay. A training run's chief plots the schedule to
+    output_dir/lr_schedule.png."""
     if flags.train_batch_size <= 0:
         raise UserError(f"--train_batch_size={flags.train_batch_size} must be positive")
+    schedule = optimization.schedule_settings(flags)
+    # Built here as well, so a bad schedule stops the run before any model is built.
+    plotted = optimization.make_schedule(flags.learning_rate, num_train_steps, num_warmup_steps, **schedule)
     training = getattr(flags, "do_train", True)
     if training:
         warn_if_warmup_covers(num_train_steps, num_warmup_steps, flags.learning_rate)
     print(distribute.describe(strategy, flags.train_batch_size if training else flags.eval_batch_size,
                               flags.mixed_precision), file=sys.stderr, flush=True)
     tf_keras.utils.set_random_seed(flags.seed)
-    return Trainer(
+    trainer = Trainer(
         strategy, model_fn,
         lambda: optimization.create_optimizer(flags.learning_rate, num_train_steps, num_warmup_steps,
                                               weight_decay=flags.weight_decay, optimizer=flags.optimizer,
                                               layerwise_lr_decay=getattr(flags, "layerwise_lr_decay", 1.0),
-                                              num_layers=num_layers),
+                                              num_layers=num_layers, **schedule),
         flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
         jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,
         save_checkpoints_steps=flags.save_checkpoints_steps, log_steps=flags.log_steps,
         nan_policy=flags.nan_policy,
         gradient_accumulation_steps=getattr(flags, "gradient_accumulation_steps", 1))
+    # Pretraining has no --do_train: it always trains.
+    if trainer.is_chief and getattr(flags, "do_train", True):
+        optimization.save_schedule_png(plotted, os.path.join(flags.output_dir, "lr_schedule.png"))
+    return trainer
 
 
 def load_init(model, setup):

@@ -10,14 +10,18 @@ from bert_tf.data import records
 from bert_tf.errors import UserError
 from bert_tf.jobs import common
 from bert_tf.modeling import checkpoints
+from bert_tf.training import optimization
 
 
 def check_outputs(flags):
-    """At least one of --do_train/--do_eval/--do_predict and a usable --output_dir."""
+    """At least one of --do_train/--do_eval/--do_predict, a usable --output_dir and, when training,
+    a consistent learning-rate schedule."""
     if not (flags.do_train or flags.do_eval or flags.do_predict):
         raise UserError("nothing to do: pass at least one of --do_train, --do_eval, --do_predict")
     if not flags.output_dir:
         raise UserError("--output_dir is required")
+    if flags.do_train:
+        optimization.check_schedule_flags(flags)
     fileio.ensure_dir(flags.output_dir)
 
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 from absl import flags as absl_flags
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf import flags as flag_groups
 from bert_tf.data import multiple_choice as data
 from bert_tf.data import report as data_report
@@ -32,6 +32,7 @@ def define_flags(fv=absl_flags.FLAGS):
 
 def run(flags):
     """The run_multiple_choice job; returns {'train'/'eval'/'test': results} for what was asked."""
+    started = run_metadata.now()
     finetune.check_outputs(flags)
     # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
     strategy = common.strategy_from(flags)
@@ -105,6 +106,7 @@ def run(flags):
             fileio.write_text(os.path.join(flags.output_dir, PREDICTIONS_FILE),
                               _format_predictions(splits["test"][0], probabilities))
         finetune.write_results(flags, trainer, "test", results["test"])
+    run_metadata.write(flags, results, started, trainer.is_chief)
     return results
 
 

@@ -10,7 +10,7 @@ import os
 import tensorflow as tf
 from absl import flags as absl_flags
 
-from bert_tf import distribute, fileio
+from bert_tf import distribute, fileio, run_metadata
 from bert_tf import flags as flag_groups
 from bert_tf.data import pretraining as data
 from bert_tf.data import records
@@ -144,6 +144,7 @@ def _train_and_evaluate(flags, trainer, setup, files, eval_fn):
 
 def run(flags):
     """The run_pretraining job; returns {'train': summary, 'eval': last evaluation or None}."""
+    started = run_metadata.now()
     if not flags.output_dir:
         raise UserError("--output_dir is required")
     if not flags.input_file:
@@ -183,4 +184,6 @@ def run(flags):
                             meta={"max_seq_length": flags.max_seq_length,
                                   "max_predictions_per_seq": flags.max_predictions_per_seq,
                                   "global_step": summary["global_step"]})
-    return {"train": summary, "eval": summary["eval_history"][-1] if summary["eval_history"] else None}
+    results = {"train": summary, "eval": summary["eval_history"][-1] if summary["eval_history"] else None}
+    run_metadata.write(flags, results, started, trainer.is_chief)
+    return results

@@ -4,7 +4,7 @@ import os
 
 from absl import flags as absl_flags
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf import flags as flag_groups
 from bert_tf.data import tagging as data
 from bert_tf.data import report as data_report
@@ -45,6 +45,7 @@ def _check_head(init_meta, label_list):
 
 def run(flags):
     """The run_tagger job; returns {'train'/'eval'/'test': results} for what was asked."""
+    started = run_metadata.now()
     finetune.check_outputs(flags)
     # Before any TensorFlow work: multi-worker collectives are configured when the strategy is built.
     strategy = common.strategy_from(flags)
@@ -134,6 +135,7 @@ def run(flags):
         if has_tags:
             results["test"] = score(sentences, predicted, stats)
             finetune.write_results(flags, trainer, "test", results["test"])
+    run_metadata.write(flags, results, started, trainer.is_chief, labels=label_list)
     return results
 
 

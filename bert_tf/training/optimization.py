@@ -88,6 +88,14 @@ def schedule_settings(flags, defaults=None):
     return settings
 
 
+def check_schedule_flags(flags, defaults=None):
+    """``schedule_settings`` with every value checked as ``make_schedule`` checks it, for the
+    up-front flag checks (before any data is converted or any output written)."""
+    settings = schedule_settings(flags, defaults)
+    make_schedule(flags.learning_rate, 1, 0, **settings)
+    return settings
+
+
 def make_schedule(learning_rate, num_train_steps, num_warmup_steps, lr_schedule="linear", lr_end=0.0, lr_power=1.0,
                   num_cycles=1):
     """The warmup schedule, its settings checked (every failure names the flag to change)."""
