@@ -29,14 +29,23 @@ setup(
     version="0.1.0",
     description="BERT pretraining, fine-tuning, tf.distribute training and TF Serving export",
     packages=find_packages(include=["bert_tf", "bert_tf.*"]),
-    python_requires=">=3.10",
+    # keras-nlp 0.32 -> keras-hub 0.32 requires Python 3.11.
+    python_requires=">=3.11",
     install_requires=CORE,
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        # uv: tests/test_install_resolution.py resolves the documented TPU install (uv pip compile);
+        # nbclient + ipykernel: tests/test_notebook.py executes the Colab notebook headless.
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "uv>=0.10", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
         "gpu": ["tensorflow[and-cuda]>=2.20,<2.22"],
-        # Colab TPU runtimes and Cloud TPU VMs: tensorflow-tpu's newest release is 2.20.
-        "tpu": ["tensorflow==2.20.*", "tensorflow-tpu==2.20.*", "tf-keras==2.20.*", "tensorflow-text==2.20.*",
-                "tensorboard==2.20.*"],
+        # Colab TPU runtimes and Cloud TPU VMs. Only tensorflow-tpu's wheel loads libtpu (the plain
+        # tensorflow wheel has no TPU loader), and both ship the `tensorflow` import package, so
+        # `tensorflow` itself must be left out of the resolution: install with
+        # `uv pip install --excludes <file naming tensorflow> '.[tpu]'` (docs/distributed.md). With
+        # tensorflow excluded nothing ties the TF-ABI packages to it any more, so they are pinned to
+        # tensorflow-tpu's 2.20 here. libtpu: tensorflow-tpu 2.20.0 asks for ~=0.0.14; pip would take
+        # the newest (0.0.5x, a year newer, cp-specific); 0.0.14 is the release its metadata names.
+        "tpu": ["tensorflow-tpu==2.20.0", "libtpu==0.0.14", "tf-keras==2.20.*", "tensorflow-text==2.20.*",
+                "tensorboard==2.20.*", "tensorflow-serving-api==2.20.*"],
     },
     package_data={"bert_tf": ["configs/models/*.json"]},
 )
