@@ -26,9 +26,13 @@ NAME_GROUPS = {
              "masked_lm_prob", "gzip", "input_format", "output_file", "vocab_size", "min_frequency", "random_seed",
              "dupe_factor", "short_seq_prob", "do_whole_word_mask", "num_output_shards", "num_workers",
              "max_eval_steps", "encoding", "pre_segmented"),
-    "model": ("task_type", "model_config"),
+    "model": ("task_type", "model_config", "init_checkpoint", "bert_config_file", "vocab_file", "do_lower_case",
+              "max_seq_length", "allow_partial_init"),
+    "training": ("do_train", "do_eval", "do_predict", "num_train_steps", "num_warmup_steps", "eval_steps",
+                 "gradient_accumulation_steps", "predict_batch_size"),
     "output": ("output_dir", "save_checkpoints_steps", "log_steps", "overwrite_output_dir", "n_best_size",
-               "max_answer_length", "null_score_diff_threshold", "verbose_logging", "export_dir", "model_dir"),
+               "max_answer_length", "null_score_diff_threshold", "verbose_logging", "export_dir", "model_dir",
+               "output_format"),
 }
 _NAME_GROUP = {name: group for group, names in NAME_GROUPS.items() for name in names}
 ENCODING_HELP = ("Encoding of the input text files (default: UTF-8, with or without a BOM; UTF-16 with a BOM is "
@@ -62,6 +66,8 @@ def group_of(name):
         return _FLAG_GROUPS[name]
     if name.endswith(("_file", "_files", "_dir", "_column")):
         return "data"
+    if name.endswith(("_steps", "_batch_size", "_epochs")):
+        return "training"
     return "task"
 
 
