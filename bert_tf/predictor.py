@@ -103,7 +103,7 @@ class Predictor:
 
         model, meta = exporter.load_for_export(path)
         module = exporter.serving_module(model, meta)
-        functions = module.signatures()
+        text_function = module.text_function()
 
         def run_signature(inputs, signature="serving_default"):
             if signature != "serving_default":
@@ -112,7 +112,7 @@ class Predictor:
             expected = sorted(signatures.text_inputs(module.task, module.text_pair))
             if sorted(inputs) != expected:
                 raise UserError(f"the {signature} signature takes {expected}, not {sorted(inputs)}")
-            return _numpy(functions[signature](**{name: tf.constant(v, tf.string) for name, v in inputs.items()}))
+            return _numpy(text_function(**{name: tf.constant(v, tf.string) for name, v in inputs.items()}))
 
         predictor = cls("model_dir", meta, run_signature)
         predictor._module = module

@@ -96,10 +96,17 @@ READERS = {"classification": _classification, "regression": _classification, "ta
 
 
 def read_splits(flags, task):
-    """Splits of the --train_file/--dev_file/--test_file (--predict_file for SQuAD) given."""
-    files = {"train": flags.train_file, "dev": getattr(flags, "dev_file", None),
-             "test": getattr(flags, "test_file", None) or getattr(flags, "predict_file", None)}
-    return [READERS[task](flags, split, path) for split, path in files.items() if path]
+    """Splits of the --train_file/--dev_file (or SQuAD's --predict_file)/--test_file given; train cut to
+    --max_train_examples."""
+    # SQuAD's --predict_file stands in for --dev_file (and --test_file, the same file: reported once).
+    files = {"train": flags.train_file,
+             "dev": getattr(flags, "dev_file", None) or getattr(flags, "predict_file", None),
+             "test": getattr(flags, "test_file", None)}
+    splits = [READERS[task](flags, split, path) for split, path in files.items() if path]
+    for split in splits:
+        if split.name == "train" and getattr(flags, "max_train_examples", None):
+            split.rows = split.rows[:flags.max_train_examples]  # what training will see, as the jobs cut it
+    return splits
 
 
 # -- measuring ----------------------------------------------------------------------------------------

@@ -210,10 +210,14 @@ class ServingModule(tf.Module):
         outputs["answer"] = tf.strings.reduce_join(tf.ragged.boolean_mask(picked, inside), axis=1, separator=" ")
         return outputs
 
-    def signatures(self):
-        """{'serving_default': text in, 'serve_ids': ids in} as concrete tf.functions."""
+    def text_function(self):
+        """The raw-text signature (``serving_default``) as a concrete tf.function."""
         names = text_inputs(self.task, self.text_pair)
         specs = [tf.TensorSpec([None], tf.string, name=n) for n in names]
         text_fn = {"tagging": self.serve_tagging, "squad": self.serve_squad}.get(self.task, self.serve_text)
-        return {"serving_default": tf.function(text_fn, input_signature=specs).get_concrete_function(),
+        return tf.function(text_fn, input_signature=specs).get_concrete_function()
+
+    def signatures(self):
+        """{'serving_default': text in, 'serve_ids': ids in} as concrete tf.functions."""
+        return {"serving_default": self.text_function(),
                 "serve_ids": tf.function(self.run_ids, input_signature=IDS_SIGNATURE).get_concrete_function()}
