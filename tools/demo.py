@@ -76,8 +76,8 @@ def finetune_demo(output_dir):
     export_path = exporter.export_saved_model(run_dir, os.path.join(output_dir, "serving", "sentiment"))
     print(f"      {os.path.relpath(export_path, REPO)}")
 
-    print("[4/4] predictions from the exported SavedModel, loaded in a fresh process "
-          "(label: 1 = positive, 0 = negative; probability; text)")
+    print("[4/4] predictions from the exported SavedModel through bert_tf.Predictor (serving_client.py "
+          "--local_saved_model), loaded in a fresh process (label: 1 = positive, 0 = negative; probability; text)")
     _run_tool("serving_client.py", f"--local_saved_model={export_path}", *[f"--text={s}" for s in SENTENCES])
     print(f"done in {time.time() - started:.0f} s; outputs in {os.path.relpath(output_dir, REPO)}/")
 
