@@ -130,12 +130,20 @@ def _read_paths(args):
     return paths
 
 
+def _escapes(path, relative, link):
+    """Whether ``relative`` (a ../ path in ``path``) leaves the repository: markdown links resolve from
+    the file's folder, everything else (commands run from the repository root) from the root."""
+    base = os.path.dirname(path) if link else REPO
+    return not os.path.normpath(os.path.join(base, relative)).startswith(REPO + os.sep)
+
+
 def test_no_path_outside_the_repository():
     offenders = []
     for path in DOCS + FLAGFILES:
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, start=1):
-                if re.search(r"\.\./|/work/|/tmp/bert_tf", line):
+                parents = [(m.group(2), bool(m.group(1))) for m in re.finditer(r"(\]\()?((?:\.\./)+[^\s)'\"`]*)", line)]
+                if re.search(r"/work/|/tmp/bert_tf", line) or any(_escapes(path, p, link) for p, link in parents):
                     offenders.append(f"{os.path.relpath(path, REPO)}:{number}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
     for path in FLAGFILES:
