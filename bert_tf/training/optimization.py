@@ -127,7 +127,8 @@ def save_schedule_png(schedule, path):
         np.concatenate([np.linspace(0, total, 5001).astype(np.int64), [schedule.warmup_steps]]))
     rates = schedule(tf.constant(steps)).numpy()
     figure, axes = plt.subplots(figsize=(6, 3.5))
-    axes.plot(steps, rates)
+    # Steps, not a line: each rate holds for one update, and a restart is a jump, not a ramp.
+    axes.plot(steps, rates, drawstyle="steps-post")
     axes.set_xlabel("optimizer step")
     axes.set_ylabel("learning rate")
     axes.set_title(f"{schedule.kind} schedule, {schedule.warmup_steps} warmup steps")
