@@ -33,6 +33,8 @@ EDGE_CASES = [
     "日本語のテキストと한국어",
     "𝟘𝟙𝟚 ﬁ ㍻",  # compatibility characters NFD leaves alone
     "[MASK]和[SEP]是文字",
+    "豈更車\U0002f800 ｶﾀｶﾅ 👨\u200d👩\u200d👧一家",  # compatibility ideographs (NFD maps them), half-width kana, ZWJ
+    "ＡＢＣ１２３！＃＄％＆＋＝＠￥＾～｜",  # full-width symbols: punctuation splits, currency/math symbols do not
     "",
 ]
 
