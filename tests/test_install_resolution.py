@@ -1,7 +1,8 @@
 """The documented TPU install resolves to ONE distribution of the `tensorflow` import package.
 
-NETWORK: these tests resolve against PyPI (uv pip compile into a fresh cache, ~25 s in all). Where PyPI cannot
-be reached they are skipped with that reason; everywhere else they run in the default suite.
+NETWORK: these tests resolve against PyPI (uv pip compile into a fresh cache, ~25 s in all; with
+--runslow also pip's own dry run, ~2 min). Where PyPI cannot be reached they are skipped with that
+reason; everywhere else they run in the default suite.
 
 tensorflow-tpu and tensorflow both ship the `tensorflow/` import package, and only tensorflow-tpu's
 wheel loads libtpu. tf-keras, tensorflow-text, tensorflow-serving-api and bert_tf itself require
@@ -10,10 +11,12 @@ installs both (which file wins is install order). The documented install leaves 
 with uv's --excludes; this test resolves exactly that command for Colab's Python (3.12) and the
 Python a Cloud TPU VM venv uses (3.11; the VM image's own 3.10 is below bert_tf's floor).
 """
+import json
 import os
 import re
 import socket
 import subprocess
+import sys
 import tomllib
 
 import pytest
@@ -81,11 +84,22 @@ def test_documented_tpu_install_has_one_tensorflow_and_libtpu(tmp_path, uv_cache
 
 
 @network
-@pytest.mark.slow  # documents the reason for --excludes; the default run keeps the two resolutions above
-def test_without_the_exclusion_both_tensorflow_wheels_are_resolved(tmp_path, uv_cache):
-    """Why the documented command needs --excludes: plain resolution of `.[tpu]` takes both wheels."""
-    resolved = _resolve(tmp_path, uv_cache, "3.12", exclude_tensorflow=False)
-    assert {"tensorflow", "tensorflow-tpu"} <= set(resolved)
+@pytest.mark.slow  # ~2 minutes: pip downloads whole wheels where PyPI serves no separate metadata
+def test_plain_pip_resolves_both_tensorflow_wheels(tmp_path):
+    """Why the documented command uses uv's --excludes: pip's own dry run of `.[tpu]` (for this
+    interpreter) installs both distributions of the `tensorflow` import package."""
+    report = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env["PIP_CONFIG_FILE"] = os.devnull  # PyPI only, whatever this machine's pip configuration says
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-cache-dir",
+                             "--quiet", "--report", str(report), ".[tpu]"], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(report) as f:
+        resolved = {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
+                    for i in json.load(f)["install"]}
+    assert {name: resolved[name] for name in TENSORFLOW_PROVIDERS & set(resolved)} == \
+        {"tensorflow": "2.20.0", "tensorflow-tpu": "2.20.0"}
 
 
 @pytest.mark.parametrize("path", [DOC, NOTEBOOK])
