@@ -171,10 +171,11 @@ def num_steps(flags, num_examples):
 def warn_if_warmup_covers(num_train_steps, num_warmup_steps, learning_rate):
     """One line when warmup lasts the whole run: the rate then never reaches --learning_rate."""
     if num_warmup_steps >= num_train_steps > 1:
+        reach = (f"never reaches --learning_rate={learning_rate:g} and ends at "
+                 f"{learning_rate * num_train_steps / num_warmup_steps:.3g}" if num_warmup_steps > num_train_steps
+                 else f"reaches --learning_rate={learning_rate:g} only at the last step")
         warn(f"the {num_warmup_steps} warmup steps cover all {num_train_steps} training steps: the learning rate "
-             f"never reaches --learning_rate={learning_rate:g} and ends at "
-             f"{learning_rate * num_train_steps / max(num_warmup_steps, 1):.3g}; lower the warmup "
-             "(--num_warmup_steps / --warmup_proportion) or train longer")
+             f"{reach}; lower the warmup (--num_warmup_steps / --warmup_proportion) or train longer")
 
 
 def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, num_layers=None):

@@ -60,10 +60,13 @@ def test_long_run_and_all_warmup_warnings(capsys):
     Trainer._warn_if_long(fake, step=2, num_train_steps=902, chunk=1, seconds=90.0)  # 22.5 h: quiet
     common.warn_if_warmup_covers(8, 10000, 1e-4)
     common.warn_if_warmup_covers(100, 10, 1e-4)  # quiet
+    common.warn_if_warmup_covers(2, 2, 5e-5)
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "warning: at the measured 90 s/step the remaining 1000 steps take about 25.0 hours: lower "
         "--num_train_steps/--num_train_epochs, or use a GPU/TPU (--strategy) or --mixed_precision",
         "warning: the 10000 warmup steps cover all 8 training steps: the learning rate never reaches "
         "--learning_rate=0.0001 and ends at 8e-08; lower the warmup (--num_warmup_steps / --warmup_proportion) "
-        "or train longer"]
+        "or train longer",
+        "warning: the 2 warmup steps cover all 2 training steps: the learning rate reaches --learning_rate=5e-05 "
+        "only at the last step; lower the warmup (--num_warmup_steps / --warmup_proportion) or train longer"]
