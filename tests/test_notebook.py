@@ -8,6 +8,7 @@ and fall back to the CPU; no Colab, so Drive is not mounted.
 import json
 import math
 import os
+import sys
 
 import nbformat
 from nbclient import NotebookClient
@@ -20,13 +21,20 @@ def _text(cell):
     return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
 
 
-def test_notebook_runs_on_cpu_with_the_tiny_preset(tmp_path):
+def test_notebook_runs_on_cpu_with_the_tiny_preset(tmp_path, monkeypatch):
+    # A kernel of this interpreter (the one with bert_tf installed), whatever kernels the machine has.
+    spec = tmp_path / "jupyter" / "kernels" / "bert_tf_test"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "bert_tf test", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     at = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
     notebook.cells.insert(at + 1, nbformat.v4.new_code_cell(
         f"BERT_TF_SOURCE = {REPO!r}\nOUTPUT_ROOT = {str(tmp_path)!r}\nSMOKE_TEST = True\nINSTALL = False",
         id="injected-parameters"))
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
+    NotebookClient(notebook, timeout=600, kernel_name="bert_tf_test",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     cells = {c.get("id"): c for c in notebook.cells}
 
