@@ -110,6 +110,10 @@ class Trainer:
         self.nan_policy = nan_policy
         self.is_chief = distribute.is_chief(strategy)
         set_precision(mixed_precision)
+        # Dropout then draws from tf.random.Generator states, variables the checkpoint keeps (see
+        # _dropout_generators), so a resumed run draws the masks the uninterrupted run would have;
+        # Keras' default (TF1 stateful ops) keeps its position inside the op, lost with the process.
+        tf_keras.backend.experimental.enable_tf_random_generator()
         with strategy.scope():
             self.model = model_fn()
             optimizer = optimizer_fn()
@@ -333,7 +337,8 @@ class Trainer:
 
     def _train(self, dataset_fn, num_train_steps, eval_fn, eval_steps, metric_for_best_model, greater_is_better,
                early_stopping_patience, verbose):
-        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                         dropout_generators=_dropout_generators(self.model))
         checkpoint_dir = os.path.join(self.output_dir, "checkpoints")
         # Every worker restores the chief's checkpoint so all resume at the same step; saving is a
         # collective, so non-chief workers save too, into a private directory removed right after.
@@ -485,6 +490,20 @@ class Trainer:
         """{name: PerReplica} -> one {name: tensor} dict per local replica, in replica order."""
         locals_ = [self.strategy.experimental_local_results(v) for v in per_replica.values()]
         return [dict(zip(per_replica.keys(), values)) for values in zip(*locals_)]
+
+
+def _dropout_generators(model):
+    """The random generators of the model's dropout (and other random) layers, in layer order.
+
+    Keras deliberately leaves them out of a layer's checkpoint dependencies (weights files stay as
+    they were), so the trainer checkpoints them itself.
+    """
+    generators = []
+    for layer in model.submodules:
+        generator = getattr(getattr(layer, "_random_generator", None), "_generator", None)
+        if isinstance(generator, tf.random.Generator):
+            generators.append(generator)
+    return generators
 
 
 class _SigtermWatch:

@@ -3,10 +3,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from transformers import BertConfig
 
 from bert_tf.data import records
+from bert_tf.modeling.tasks import SequenceClassifier
+from bert_tf.training import optimization
 from bert_tf.training.trainer import Trainer
-from tests.training.test_gradient_accumulation import TinyRegressor
 
 LENGTH = 32
 KEYS = ("input_ids", "attention_mask", "token_type_ids")
@@ -63,35 +65,41 @@ def test_placed_input_equals_the_uninterrupted_stream(record_files, buckets, pip
         assert {b["input_ids"].shape[1] for b in uninterrupted} == {8, 16, 32}
 
 
-def test_trainer_hands_the_position_over_and_replays_only_what_cannot_place_itself(tmp_path):
-    """A resumed Trainer passes InputPosition(steps x accumulation); a dataset that does not place
-    itself is replayed with skip(), so resuming it still equals an uninterrupted run."""
-    rng = np.random.RandomState(0)
-    x = rng.randn(40, 5).astype(np.float32)
-    features = {"x": x, "target": (x @ rng.randn(5)).astype(np.float32)}
+def test_resumed_trainer_with_dropout_equals_an_uninterrupted_one(tmp_path):
+    """Dropout on: the checkpoint carries the dropout generators, so steps 4-6 after a resume draw the
+    masks of an uninterrupted run. The resumed Trainer hands InputPosition(3) to ``dataset_fn``; this
+    plain dataset does not place itself, so the Trainer replays it with skip()."""
+    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.3,
+                        attention_probs_dropout_prob=0.3)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 64, (10, 4, 8)).astype(np.int32)
+    batches = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids),
+               "label_ids": rng.integers(0, 2, (10, 4, 1)).astype(np.int32)}
     seen = []
 
-    def plain(context):
-        seen.append((type(context).__name__, context.global_batches, context.local_batches))
-        return tf.data.Dataset.from_tensor_slices(features).batch(4).repeat()
+    def dataset_fn(context):
+        seen.append((type(context).__name__, context.global_batches))
+        return tf.data.Dataset.from_tensor_slices(batches)
 
-    def make_trainer(output_dir):
-        def model_fn():
-            tf_keras.utils.set_random_seed(3)
-            model = TinyRegressor()
-            model({"x": tf.zeros((1, 5))})
-            return model
+    def trainer(name):
+        tf_keras.utils.set_random_seed(0)
+        return Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"),
+                       lambda: SequenceClassifier(config, num_labels=2).build_with_dummies(),
+                       lambda: optimization.create_optimizer(1e-2, 100, 0), str(tmp_path / name), global_batch_size=4,
+                       log_steps=100, save_checkpoints_steps=3)
 
-        return Trainer(tf.distribute.get_strategy(), model_fn, lambda: tf_keras.optimizers.SGD(0.05),
-                       str(tmp_path / output_dir), global_batch_size=4, log_steps=1, save_checkpoints_steps=3,
-                       gradient_accumulation_steps=2)
-
-    make_trainer("resumed").train(plain, 3, verbose=False)
-    resumed = make_trainer("resumed")
-    resumed.train(plain, 5, verbose=False)
-    reference = make_trainer("reference")
-    reference.train(plain, 5, verbose=False)
-    assert seen == [("InputPosition", 0, 0), ("InputPosition", 6, 6), ("InputPosition", 0, 0)]
-    assert len(reference.model.weights) == 4
-    for a, b in zip(resumed.model.weights, reference.model.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+    uninterrupted = trainer("uninterrupted")
+    uninterrupted.train(dataset_fn, 6, verbose=False)
+    # The same run killed after step 3: its output_dir as it was when ckpt-3 was the latest.
+    killed = tmp_path / "killed" / "checkpoints"
+    killed.mkdir(parents=True)
+    for path in (tmp_path / "uninterrupted" / "checkpoints").glob("ckpt-3.*"):
+        (killed / path.name).write_bytes(path.read_bytes())
+    (killed / "checkpoint").write_text('model_checkpoint_path: "ckpt-3"\n')
+    resumed = trainer("killed")
+    resumed.train(dataset_fn, 6, verbose=False)
+    assert seen == [("InputPosition", 0), ("InputPosition", 3)]
+    assert len(uninterrupted.model.weights) > 20
+    for a, b in zip(resumed.model.weights, uninterrupted.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
