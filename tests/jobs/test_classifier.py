@@ -44,8 +44,13 @@ def toy_run(tmp_path_factory, tiny_checkpoint):
 
 def test_loss_falls_and_the_keyword_is_learned(toy_run):
     root, _, results = toy_run
-    history = [json.loads(line) for line in open(root / "out" / "train_metrics.jsonl")]
+    logged = [json.loads(line) for line in open(root / "out" / "train_metrics.jsonl")]
+    history = [h for h in logged if "loss" in h]
     assert [h["step"] for h in history] == [8, 16, 24, 32, 40, 48]
+    # The end-of-training evaluation is logged with its step, and is the --do_eval result (not repeated).
+    evaluations = [e for e in logged if "eval_accuracy" in e]
+    assert [e["step"] for e in evaluations] == [48]
+    assert evaluations[0]["eval_accuracy"] == results["eval"]["accuracy"]
     assert history[0]["loss"] > 0.5 and history[-1]["loss"] < 0.1
     assert {"loss", "accuracy", "learning_rate", "examples_per_second"} <= set(history[0])
     assert results["eval"]["accuracy"] == 1.0 and results["eval"]["num_examples"] == 64
