@@ -32,7 +32,7 @@ NAME_GROUPS = {
                  "gradient_accumulation_steps", "predict_batch_size"),
     "output": ("output_dir", "save_checkpoints_steps", "log_steps", "overwrite_output_dir", "n_best_size",
                "max_answer_length", "null_score_diff_threshold", "verbose_logging", "export_dir", "model_dir",
-               "output_format"),
+               "output_format", "log_file"),
 }
 _NAME_GROUP = {name: group for group, names in NAME_GROUPS.items() for name in names}
 ENCODING_HELP = ("Encoding of the input text files (default: UTF-8, with or without a BOM; UTF-16 with a BOM is "
@@ -188,6 +188,7 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
                       flag_values=fv)
     flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm and biases).",
                        flag_values=fv)
+    define_schedule_flags(fv)
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every N steps.", flag_values=fv)
     flags.DEFINE_integer("log_steps", 50, "Log metrics every N steps (TensorBoard and train_metrics.jsonl).",
                          flag_values=fv)
@@ -203,6 +204,23 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
 
 
 @_grouped("training")
+def define_schedule_flags(fv=flags.FLAGS):
+    """The learning-rate schedule after warmup; unset knobs take the defaults in training/optimization.py."""
+    from bert_tf.training import optimization
+
+    flags.DEFINE_enum("lr_schedule", None, list(optimization.SCHEDULES),
+                      "Learning rate after the linear warmup (default: linear). linear and polynomial decay to "
+                      "--lr_end at the last step, polynomial as (1 - progress)**--lr_power; cosine follows half a "
+                      "cosine wave down to --lr_end; cosine_with_restarts runs --num_cycles such waves, each "
+                      "restarting at --learning_rate; constant stays at --learning_rate.", flag_values=fv)
+    flags.DEFINE_float("lr_end", None, "Learning rate at the last step of linear, polynomial and cosine schedules "
+                       "(default: 0).", flag_values=fv)
+    flags.DEFINE_float("lr_power", None, "Exponent of --lr_schedule=polynomial (default: 1, a straight line).",
+                       flag_values=fv)
+    flags.DEFINE_integer("num_cycles", None, "Cosine waves of --lr_schedule=cosine_with_restarts (default: 1).",
+                         flag_values=fv)
+
+
 def define_peft_flags(fv=flags.FLAGS):
     """Parameter-efficient fine-tuning (applied by jobs.common.load_init; see bert_tf/modeling/lora.py)."""
     flags.DEFINE_integer("lora_rank", 0, "LoRA rank on the attention query/value projections (0: off). The "

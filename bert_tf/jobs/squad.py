@@ -3,7 +3,7 @@ import os
 
 from absl import flags as absl_flags
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf import flags as flag_groups
 from bert_tf.data import squad as data
 from bert_tf.data import report as data_report
@@ -49,6 +49,7 @@ def _file(flags, split):
 
 def run(flags):
     """The run_squad job; returns {'train'/'eval'/'test': results} for what was asked."""
+    started = run_metadata.now()
     finetune.check_outputs(flags)
     for name in ("max_query_length", "max_answer_length", "n_best_size"):
         if getattr(flags, name) <= 0:
@@ -130,4 +131,5 @@ def run(flags):
         # google-research/bert names its --predict_file output predictions.json; a --test_file's get test_.
         results["test"] = answer("test", prepare("test", False), "test_" if flags.test_file else "")
         finetune.write_results(flags, trainer, "test", results["test"])
+    run_metadata.write(flags, results, started, trainer.is_chief)
     return results

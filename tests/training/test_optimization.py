@@ -155,3 +155,20 @@ def test_layerwise_decay_scales_each_variables_step(optimizer, jit):
 def test_layerwise_decay_out_of_range_is_a_user_error():
     with pytest.raises(UserError, match=r"--layerwise_lr_decay=1.5 must be in \(0, 1\]"):
         optimization.create_optimizer(1e-3, 10, 1, layerwise_lr_decay=1.5, num_layers=2)
+
+
+def test_fine_tuning_refuses_a_bad_schedule_before_writing_anything(tmp_path):
+    from absl import flags
+
+    from bert_tf.jobs import classifier
+
+    fv = flags.FlagValues()
+    classifier.define_flags(fv)
+    fv(["test", "--do_train", f"--train_file={tmp_path / 'train.tsv'}", f"--output_dir={tmp_path / 'out'}",
+        "--lr_schedule=constant", "--lr_end=1e-5"])
+    with pytest.raises(UserError, match="--lr_end does not apply to --lr_schedule=constant"):
+        classifier.run(fv)
+    fv["lr_schedule"].value, fv["lr_end"].value = "polynomial", 1.0
+    with pytest.raises(UserError, match=r"--lr_end=1.0 must be at least 0 and below --learning_rate=5e-05"):
+        classifier.run(fv)
+    assert list(tmp_path.iterdir()) == []
