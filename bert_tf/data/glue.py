@@ -96,7 +96,12 @@ def read_examples(name, data_dir, split):
     rename = dict(task.rename)
     examples, skipped = [], 0
     with tf.io.gfile.GFile(path, "rb") as f:
-        lines = f.read().decode("utf-8-sig").splitlines()
+        raw = f.read()
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} is not UTF-8 (byte {error.start}): GLUE and XNLI files are UTF-8; re-extract the "
+                        "task's archive") from None
     for number, row in enumerate(csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
         if layout.header and number == 1:
             continue

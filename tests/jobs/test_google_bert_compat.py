@@ -249,7 +249,7 @@ def test_glue_layouts(name, rows, labels, pair):
             assert all(0 <= float(e.label) <= 5 for e in examples)
 
 
-def test_glue_exact_fields():
+def test_glue_exact_fields(tmp_path):
     mrpc, _ = glue.read_examples("MRPC", os.path.join(GLUE_DIR, "MRPC"), "train")
     assert (mrpc[0].text, mrpc[0].text_pair, mrpc[0].label) == (
         "The company said its quarterly profit rose 12 percent.",
@@ -266,3 +266,9 @@ def test_glue_exact_fields():
         glue.read_examples("XNLI", os.path.join(GLUE_DIR, "XNLI"), "test")
     with pytest.raises(UserError, match="--task_name=boolq is unknown"):
         glue.get_task("boolq")
+    (tmp_path / "train.tsv").write_bytes(b"sentence\tlabel\n\xff\xfe not utf-8\t1\n")
+    with pytest.raises(UserError, match=r"train.tsv is not UTF-8 \(byte 15\)"):
+        glue.read_examples("sst-2", str(tmp_path), "train")
+    (tmp_path / "dev.tsv").write_text("sentence\tlabel\na row with one field\n")
+    with pytest.raises(UserError, match=r"dev.tsv:2 has 1 tab-separated fields, too few for the sst-2 layout"):
+        glue.read_examples("sst-2", str(tmp_path), "dev")
