@@ -19,7 +19,7 @@ import os
 
 import tensorflow as tf
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf.errors import UserError
 
 MODEL_FILE = "model.tflite"
@@ -61,6 +61,7 @@ def convert(model, task, quantize="none"):
 def export_tflite(model_dir, export_dir, version=None, max_seq_length=None, quantize="none"):
     """Writes export_dir/<version>/{model.tflite, vocab.txt, bert_tf_export.json}; returns the directory."""
     from bert_tf.export import exporter
+    from bert_tf.jobs.common import model_dir_of
     from bert_tf.modeling import lora
 
     if quantize not in QUANTIZE:
@@ -82,6 +83,7 @@ def export_tflite(model_dir, export_dir, version=None, max_seq_length=None, quan
             "text_pair": bool(meta.get("text_pair", False)), "inputs": list(IDS_INPUTS),
             "max_seq_length": meta["max_seq_length"], "do_lower_case": meta["do_lower_case"],
             "weights": "int8 (dynamic range)" if quantize == "dynamic" else "float32"})
+        run_metadata.copy_into_export(model_dir_of(model_dir), temp, run_metadata.FILENAME)
     return target
 
 
