@@ -225,6 +225,10 @@ def test_pretraining_data_then_pretraining_with_eval(tmp_path, base_dir):
     assert [e["step"] for e in evaluations] == [20]
     assert evaluations[0]["eval_mlm_accuracy"] == pytest.approx(printed["masked_lm_accuracy"], rel=1e-5)
     assert 0 <= printed["masked_lm_accuracy"] <= 1 and 0 <= printed["next_sentence_accuracy"] <= 1
+    # --do_train=false --do_eval=true evaluates the latest checkpoint: the same figures, the same step.
+    again = run_readme_command(README_RUN_PRETRAINING, paths, TINY + ["--do_train=false"])
+    assert again["train"]["global_step"] == 20 and again["train"]["train_history"] == []
+    assert _key_values(os.path.join(output, "eval_results.txt")) == pytest.approx(printed, rel=1e-6)
 
 
 @pytest.mark.parametrize("name,rows,labels,pair", [
