@@ -4,6 +4,12 @@ then a ``TFBertForSequenceClassification`` call per request), same weights, same
 
 Goals (issue 3): at least 3x lower p50 latency at batch 1 and 2x the throughput at batch 32.
 
+With --tflite (the default) the same model is also exported to TFLite, float32 and dynamic-range
+int8 (``tools/export_savedmodel.py --format=tflite``), and each is reported by file size, label
+agreement and largest probability difference against the SavedModel on every text of
+--texts_file, and batch-1 latency under the TFLite interpreter on --tflite_threads threads
+(host tokenization included, as ``bert_tf.Predictor`` runs it).
+
   python tools/benchmark.py serving                       # MiniLM with a fresh 2-label head
   python tools/benchmark.py serving --model_dir=RUN_DIR   # a fine-tuned classifier
 """
@@ -36,6 +42,9 @@ def define_flags(fv=absl_flags.FLAGS):
     f.DEFINE_integer("batch_size", 32, "Batch size of the throughput measurement.", flag_values=fv)
     f.DEFINE_integer("warmup", 10, "Untimed requests per path and batch size first.", flag_values=fv)
     f.DEFINE_string("output_json", None, "Also write the figures here.", flag_values=fv)
+    f.DEFINE_bool("tflite", True, "Also measure TFLite exports (float32, dynamic-range int8): size, agreement with "
+                  "the SavedModel, batch-1 latency in the TFLite interpreter.", flag_values=fv)
+    f.DEFINE_integer("tflite_threads", 1, "Interpreter threads for the TFLite latency.", flag_values=fv)
 
 
 def _minilm_classifier(directory, max_seq_length):
@@ -69,6 +78,42 @@ def _summary(latencies, batch_size):
             "mean_ms": float(ms.mean()), "examples_per_s": float(batch_size * len(ms) / (ms.sum() / 1000.0))}
 
 
+def _directory_bytes(path):
+    import tensorflow as tf
+
+    return sum(tf.io.gfile.stat(os.path.join(root, name)).length
+               for root, _, names in tf.io.gfile.walk(path) for name in names)
+
+
+def _tflite(flags, model_dir, export, texts, singles, work):
+    """{'saved_model': size, 'float32'/'int8_dynamic': size, agreement, latency} against the SavedModel."""
+    from bert_tf.export import tflite
+    from bert_tf.predictor import Predictor
+
+    def probabilities(predictor):
+        rows = predictor.predict(texts, batch_size=flags.batch_size)
+        return np.array([[row["scores"][label] for label in predictor.labels] for row in rows])
+
+    saved = probabilities(Predictor.from_dir(export))
+    results = {"saved_model": {"size_mb": _directory_bytes(export) / 2**20}, "texts": len(texts),
+               "threads": flags.tflite_threads}
+    for name, quantize in (("float32", "none"), ("int8_dynamic", "dynamic")):
+        directory = tflite.export_tflite(model_dir, os.path.join(work, f"tflite_{name}"),
+                                         max_seq_length=flags.max_seq_length, quantize=quantize)
+        predictor = Predictor.from_dir(directory, num_threads=flags.tflite_threads)
+        lite = probabilities(predictor)
+
+        def call(batch):
+            return predictor.run({"text": batch})
+
+        _timed(call, [[t] for t in texts[:flags.warmup]])
+        results[name] = {"size_mb": predictor.size_bytes / 2**20,
+                         "label_agreement": float((lite.argmax(-1) == saved.argmax(-1)).mean()),
+                         "max_abs_probability_difference": float(np.abs(lite - saved).max()),
+                         "batch_1": _summary(_timed(call, singles), 1)}
+    return results
+
+
 def run(flags):
     """Measures both paths; prints figures, ratios and the reproduce command; returns the figures."""
     import tensorflow as tf
@@ -81,7 +126,7 @@ def run(flags):
 
     examples, _ = data.read_examples(fileio.require_file(flags.texts_file, "--texts_file"), "sentence", None,
                                      "label", require_label=False)
-    texts = [e.text for e in examples]
+    texts = unique_texts = [e.text for e in examples]
     needed = flags.warmup + max(flags.requests, flags.batches * flags.batch_size)
     if len(texts) < flags.batch_size:
         raise UserError(f"--texts_file has {len(texts)} texts: need at least --batch_size={flags.batch_size}")
@@ -144,9 +189,22 @@ def run(flags):
               f"{r[key]['examples_per_s']:>14.1f}")
     print(f"p50 latency ratio (HF / export, goal >= 3): {ratios['p50_latency_batch_1']:.2f}x; "
           f"throughput ratio (export / HF, goal >= 2): {ratios[f'throughput_{key}']:.2f}x")
+    if flags.tflite:
+        results["tflite"] = lite = _tflite(flags, model_dir, export, unique_texts, singles, work)
+        print(f"TFLite interpreter ({flags.tflite_threads} thread(s), host tokenization included) against the "
+              f"SavedModel on all {lite['texts']} texts (SavedModel {lite['saved_model']['size_mb']:.1f} MB):")
+        print(f"{'model':<21}{'size MB':>9}{'p50 ms (b=1)':>14}{'p99 ms (b=1)':>14}{'labels agree':>14}"
+              f"{'max |dp|':>10}")
+        for name in ("float32", "int8_dynamic"):
+            r = lite[name]
+            print(f"{'tflite_' + name:<21}{r['size_mb']:>9.1f}{r['batch_1']['p50_ms']:>14.2f}"
+                  f"{r['batch_1']['p99_ms']:>14.2f}{100 * r['label_agreement']:>13.1f}%"
+                  f"{r['max_abs_probability_difference']:>10.1e}")
     command = "python tools/benchmark.py serving" + (f" --model_dir={flags.model_dir}" if flags.model_dir else "")
     command += f" --requests={flags.requests} --batches={flags.batches} --batch_size={flags.batch_size}"
     command += f" --max_seq_length={flags.max_seq_length}"
+    if not flags.tflite or flags.tflite_threads != 1:
+        command += " --notflite" if not flags.tflite else f" --tflite_threads={flags.tflite_threads}"
     if flags.texts_file != DEFAULT_TEXTS:
         command += f" --texts_file={flags.texts_file}"
     print(f"reproduce: {command}")

@@ -27,6 +27,12 @@ def test_serving_benchmark_compares_export_with_hf_on_the_same_weights(tmp_path,
     assert set(results["ratios"]) == {"p50_latency_batch_1", "p99_latency_batch_1", "throughput_batch_8"}
     with open(tmp_path / "bench.json") as f:
         assert json.load(f)["ratios"] == results["ratios"]
+    lite = results["tflite"]
+    assert lite["texts"] == 854 and lite["threads"] == 1
+    assert lite["float32"]["label_agreement"] == 1.0 and lite["float32"]["max_abs_probability_difference"] < 1e-5
+    assert 0 < lite["int8_dynamic"]["size_mb"] < 0.4 * lite["float32"]["size_mb"]
+    assert lite["int8_dynamic"]["batch_1"]["p50_ms"] > 0
     printed = capsys.readouterr().out
+    assert "TFLite interpreter (1 thread(s), host tokenization included) against the SavedModel on all 854" in printed
     assert "p50 latency ratio (HF / export, goal >= 3)" in printed
     assert f"reproduce: python tools/benchmark.py serving --model_dir={model_dir}" in printed

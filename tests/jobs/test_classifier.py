@@ -142,3 +142,11 @@ def test_layerwise_lr_decay_scales_each_layers_first_step(tmp_path, tiny_checkpo
     for prefix, expected in groups.items():
         observed = [factor for name, factor in factors.items() if name.startswith(prefix)]
         assert observed and max(observed) == pytest.approx(expected, rel=0.03), prefix
+
+
+def test_the_job_reports_its_data_first(toy_run):
+    root, _, _ = toy_run
+    report = json.loads((root / "out" / "data_report.json").read_text())
+    assert report["splits"]["train"]["label_counts"] == {"negative": 128, "positive": 128}
+    assert [report["splits"][s]["rows"] for s in ("train", "dev", "test")] == [256, 64, 64]
+    assert (root / "out" / "data_report.png").read_bytes()[:4] == b"\x89PNG"
