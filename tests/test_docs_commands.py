@@ -15,7 +15,6 @@ import shlex
 import subprocess
 import sys
 
-import pytest
 
 from tests import workloads
 
