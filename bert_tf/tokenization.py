@@ -56,6 +56,43 @@ def load_vocab(vocab_file):
     return vocab
 
 
+def vocab_casing(vocab_file):
+    """(True cased / False uncased / None unknown, pieces with a capital, pieces) from a vocab's word pieces.
+
+    An uncased vocab was learned from lower-cased text, so none of its pieces has a capital;
+    a cased one has many (bert-base-cased: about a fifth). A handful in between says nothing.
+    """
+    pieces = [token[2:] if token.startswith("##") else token for token in load_vocab(vocab_file)
+              if not (token.startswith("[") and token.endswith("]"))]
+    capitalised = sum(1 for piece in pieces if piece != piece.lower())
+    if capitalised == 0:
+        return False, 0, len(pieces)
+    if capitalised >= 0.01 * len(pieces):
+        return True, capitalised, len(pieces)
+    return None, capitalised, len(pieces)
+
+
+def resolve_lower_case(vocab_file, requested=None, stored=None):
+    """The lower-casing a vocab needs: ``stored`` (the checkpoint's tokenizer config) when given,
+    else inferred from the vocab, else True. A ``requested`` --do_lower_case that contradicts
+    either is refused, as google-research/bert's validate_case_matches_checkpoint does: cased
+    input to an uncased vocab (or the reverse) quietly maps many words to [UNK] or wrong pieces.
+    """
+    if stored is not None:
+        known, why = bool(stored), f"the checkpoint's tokenizer config says do_lower_case={bool(stored)}"
+    else:
+        cased, capitalised, total = vocab_casing(vocab_file)
+        known = None if cased is None else not cased
+        why = f"vocab {vocab_file} is {'cased' if cased else 'uncased'} ({capitalised} of {total} word pieces " \
+              "have capitals)"
+    if requested is None:
+        return True if known is None else known
+    if known is not None and bool(requested) != known:
+        raise UserError(f"--do_lower_case={bool(requested)} contradicts the model: {why}: leave --do_lower_case out "
+                        f"(or pass --do_lower_case={known})")
+    return bool(requested)
+
+
 def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, min_frequency=2, encoding=None):
     """Learns a WordPiece vocab from text files and writes it atomically; returns its size.
 
