@@ -276,9 +276,9 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                          flag_values=fv)
     flags.DEFINE_string("cache_dir", None, "Where converted TFRecords are cached (default: output_dir/cache).",
                         flag_values=fv)
+    flags.DEFINE_string("encoding", None, ENCODING_HELP, flag_values=fv)
     if length_buckets is not None:
         flags.DEFINE_list("length_buckets", length_buckets,
-    flags.DEFINE_string("encoding", None, ENCODING_HELP, flag_values=fv)
                           "Batch training examples by length, padded to the smallest of these bounds that fits "
                           "(bounds above --max_seq_length are dropped). Empty: pad to --max_seq_length.",
                           flag_values=fv)
