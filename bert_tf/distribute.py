@@ -116,9 +116,10 @@ def describe(strategy, global_batch_size, mixed_precision="no"):
     precision = {"no": "float32", "fp16": "mixed float16", "bf16": "mixed bfloat16"}.get(mixed_precision,
                                                                                        mixed_precision)
     # The public class name (MultiWorkerMirroredStrategy's own type is CollectiveAllReduceStrategy).
-    kinds = (tf.distribute.TPUStrategy, tf.distribute.MultiWorkerMirroredStrategy, tf.distribute.MirroredStrategy,
-             tf.distribute.OneDeviceStrategy)
-    kind = next((k.__name__ for k in kinds if isinstance(strategy, k)), type(strategy).__name__)
+    kinds = (("TPUStrategy", tf.distribute.TPUStrategy),
+             ("MultiWorkerMirroredStrategy", tf.distribute.MultiWorkerMirroredStrategy),
+             ("MirroredStrategy", tf.distribute.MirroredStrategy), ("OneDeviceStrategy", tf.distribute.OneDeviceStrategy))
+    kind = next((name for name, k in kinds if isinstance(strategy, k)), type(strategy).__name__)
     return (f"{kind}: {replicas} replica{'s' if replicas != 1 else ''}"
             + (f" on {workers} workers" if workers > 1 else "")
             + f" ({', '.join(names)}{' per worker' if workers > 1 else ''}), precision {precision}, batch "

@@ -72,3 +72,12 @@ def test_per_replica_batch_size_divides_or_refuses():
     with pytest.raises(UserError, match="must be positive"):
         distribute.per_replica_batch_size(strategy, 0)
     assert distribute.is_chief(strategy)
+
+
+def test_describe_is_one_start_up_line():
+    assert distribute.describe(distribute.get_strategy("cpu"), 32, "bf16") == (
+        "OneDeviceStrategy: 1 replica (CPU:0), precision mixed bfloat16, batch 32 global = 32 per replica")
+    if not tf.config.list_physical_devices("GPU"):
+        # Without GPUs, --strategy=mirrored runs one replica on the CPU.
+        assert distribute.describe(distribute.get_strategy("mirrored"), 16) == (
+            "MirroredStrategy: 1 replica (CPU:0), precision float32, batch 16 global = 16 per replica")
