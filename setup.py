@@ -35,7 +35,10 @@ setup(
     extras_require={
         # uv: tests/test_install_resolution.py resolves the documented TPU install (uv pip compile);
         # nbclient + ipykernel: tests/test_notebook.py executes the Colab notebook headless.
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "uv>=0.10", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        # gcp-storage-emulator + trustme: a local GCS for TensorFlow's gs:// (tests/gcs_emulator.py,
+        # which patches two of the emulator's request parsers: pinned exactly).
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "uv>=0.10", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
+                 "gcp-storage-emulator==2026.7.19", "trustme>=1.2"],
         "gpu": ["tensorflow[and-cuda]>=2.20,<2.22"],
         # Colab TPU runtimes and Cloud TPU VMs. Only tensorflow-tpu's wheel loads libtpu (the plain
         # tensorflow wheel has no TPU loader), and both ship the `tensorflow` import package, so
