@@ -73,7 +73,9 @@ def export_tflite(model_dir, export_dir, version=None, max_seq_length=None, quan
                         f"{', '.join(TASKS)}: export it with --format=saved_model")
     lora.merge_lora(model)  # a live LoRA model converts as plain dense kernels (no-op otherwise)
     flatbuffer = convert(model, meta["task"], quantize)
-    with fileio.atomic_path(target) as temp:
+    # model.tflite last: readers (is_tflite_dir, the Predictor) look for it, so on object stores
+    # the directory counts only once complete.
+    with fileio.atomic_path(target, marker=MODEL_FILE) as temp:
         fileio.ensure_dir(temp)
         with tf.io.gfile.GFile(os.path.join(temp, MODEL_FILE), "wb") as f:
             f.write(flatbuffer)

@@ -589,7 +589,8 @@ class _BestTracker:
             return False
         self.best_value, self.best_step, self.evals_since_best = value, step, 0
         if self.is_chief:
-            with fileio.atomic_path(self.directory) as temp:
+            # model.index last: restore() trusts best/ once it exists (object-store publication).
+            with fileio.atomic_path(self.directory, marker="model.index") as temp:
                 tf.train.Checkpoint(model=self.model).write(os.path.join(temp, "model"))
                 fileio.write_json(os.path.join(temp, "best.json"),
                                   {"metric": self.metric, "value": value, "step": step})
