@@ -9,6 +9,8 @@ CORE = [
     # transformers 5 removed every TensorFlow class.
     "transformers>=4.57,<5",
     "keras-nlp>=0.32,<0.33",
+    # Imported as keras_hub (keras-nlp 0.32 is its alias package): presets in and out.
+    "keras-hub>=0.32,<0.33",
     "tensorboard>=2.20,<2.22",
     "absl-py>=2.1",
     "safetensors>=0.4",
