@@ -3,6 +3,7 @@ appended), on small files in the layouts those commands read; checks the outputs
 import json
 import os
 import shlex
+import shutil
 
 import numpy as np
 import pytest
@@ -163,7 +164,10 @@ def test_mrpc_train_eval_then_predict(tmp_path, base_dir, capfd):
     # Two labels, a near-uniform tiny model: the cross-entropy is close to ln 2.
     assert printed["loss"] == printed["eval_loss"] and abs(printed["eval_loss"] - np.log(2)) < 0.1
 
-    paths["$TRAINED_CLASSIFIER"] = output
+    # The README's /path/to/fine/tuned/classifier: here a copy of the model the first command saved.
+    trained = str(tmp_path / "fine_tuned_classifier")
+    shutil.copytree(os.path.join(output, "model"), trained)
+    paths["$TRAINED_CLASSIFIER"] = trained
     results = run_readme_command(README_MRPC_PREDICT, paths, TINY)
     with open(os.path.join(output, "test_results.tsv")) as f:
         rows = [[float(v) for v in line.split("\t")] for line in f.read().splitlines()]
