@@ -30,6 +30,22 @@ def _guarded(main):
     return wrapped
 
 
+def _parse_flags(argv):
+    """absl's parsing, except that a rejected flag value (out of range, wrong type) is one
+    ``error:`` line with exit code 2 like every other expected error."""
+    from absl import flags as absl_flags
+
+    from bert_tf import flags as flag_groups
+
+    try:
+        return absl_flags.FLAGS(argv)
+    except absl_flags.IllegalFlagValueError as error:
+        print(f"error: {flag_groups.flag_error_line(error)}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_USER_ERROR)
+    except absl_flags.Error:
+        return app.parse_flags_with_usage(argv)
+
+
 HELP_ARGS = ("--help", "-help", "-h", "--helpshort", "-?")
 
 
@@ -52,5 +68,10 @@ def run(main, doc=None):
     if any(arg in HELP_ARGS for arg in sys.argv[1:]):
         print_help(doc)
         sys.exit(0)
+    from absl import flags as absl_flags
+
+    from bert_tf import flags as flag_groups
+
+    flag_groups.check_ranges(absl_flags.FLAGS)
     logging.set_verbosity(logging.WARNING)
-    app.run(log_file.mirroring(_guarded(main)))
+    app.run(log_file.mirroring(_guarded(main)), flags_parser=_parse_flags)

@@ -70,9 +70,50 @@ def load_bert_config(name_or_path, vocab_size=None, **overrides):
     if vocab_size is not None:
         data["vocab_size"] = vocab_size
     data.update({k: v for k, v in overrides.items() if v is not None})
-    if data.get("hidden_size", 768) % data.get("num_attention_heads", 12):
-        raise UserError(f"model config {name_or_path}: hidden_size must be a multiple of num_attention_heads")
+    check_fields(data, name_or_path)
     return BertConfig(**data)
+
+
+# Field -> (type, smallest allowed, whether the smallest is excluded, largest or None) of the fields
+# that shape or drive the model; a wrong one fails deep in Keras otherwise.
+_FIELDS = {
+    **{key: (int, 1, False, None) for key in ("hidden_size", "num_hidden_layers", "num_attention_heads",
+                                              "intermediate_size", "max_position_embeddings", "vocab_size",
+                                              "type_vocab_size")},
+    "hidden_dropout_prob": (float, 0, False, 1), "attention_probs_dropout_prob": (float, 0, False, 1),
+    "initializer_range": (float, 0, True, None), "layer_norm_eps": (float, 0, True, None),
+}
+# The activations the encoder's feed-forward layer can compute (Hugging Face's TF names; glu halves the
+# width and cannot serve here).
+ACTIVATIONS = ("gelu", "gelu_10", "gelu_fast", "gelu_new", "mish", "quick_gelu", "relu", "sigmoid", "silu", "swish",
+               "tanh")
+
+
+def check_fields(data, source):
+    """Types and ranges of a config's model fields, heads dividing hidden_size and a known activation;
+    the message names the config, the key and the fix."""
+    import math
+
+    where = f"model config {source}"
+    for key, (kind, low, low_open, high) in _FIELDS.items():
+        if key not in data:
+            continue
+        value = data[key]
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is int and not (numeric and float(value).is_integer()):
+            raise UserError(f"{where}: {key}={value!r} must be a whole number: fix the value in the file")
+        if not numeric or not math.isfinite(value) or value < low or (low_open and value == low) or \
+                (high is not None and value >= high):
+            bound = (f"at least {low}" if not low_open else f"above {low}") + (f" and below {high}" if high else "")
+            raise UserError(f"{where}: {key}={value!r} must be a number {bound}: fix the value in the file")
+        if kind is int:
+            data[key] = int(value)
+    if data.get("hidden_size", 768) % data.get("num_attention_heads", 12):
+        raise UserError(f"{where}: hidden_size must be a multiple of num_attention_heads")
+    act = data.get("hidden_act", "gelu")
+    if act not in ACTIVATIONS:
+        raise UserError(f"{where}: hidden_act={act!r} is not an activation the encoder knows: use one of "
+                        f"{', '.join(ACTIVATIONS)}")
 
 
 def check_seq_length(config, max_seq_length):

@@ -203,40 +203,79 @@ def ensure_dir(path):
         tf.io.gfile.makedirs(path)
     except (PermissionError, tf.errors.PermissionDeniedError) as error:
         raise UserError(f"cannot create directory {path} ({error}): choose a writable location") from None
+    except (NotADirectoryError, FileExistsError, tf.errors.FailedPreconditionError):
+        parent = os.path.dirname(os.path.abspath(path)) if is_local(path) else os.path.dirname(path)
+        while parent and not tf.io.gfile.exists(parent) and parent != os.path.dirname(parent):
+            parent = os.path.dirname(parent)
+        raise UserError(f"cannot create directory {path}: {parent} is a file: choose a path in a directory") from None
 
 
 def _comparable(path):
     path = str(path)
     if is_local(path):
-        return os.path.abspath(path[len("file://"):] if path.startswith("file://") else path)
+        # realpath: a symlink to an input is that input.
+        return os.path.realpath(path[len("file://"):] if path.startswith("file://") else path)
     return path.rstrip("/")
 
 
-def check_output_not_input(output, inputs, output_flag="--output_dir"):
-    """Refuses an output path equal to, inside, or containing any input ({flag: path}): writing it
-    would replace or delete what the run reads."""
-    out = _comparable(output)
-    for flag, path in inputs.items():
-        if not path:
+def _paths_of(value):
+    """A flag's path, or each file its comma-separated globs match (the pattern itself when none)."""
+    found = []
+    for pattern in (p.strip() for p in str(value).split(",") if p.strip()):
+        matched = tf.io.gfile.glob(pattern) if any(c in pattern for c in "*?[") else []
+        found.extend(matched or [pattern])
+    return found
+
+
+def check_outputs_apart(outputs, inputs=None):
+    """The one check before a script writes: refuses an output ({flag: path}) equal to, inside, or
+    containing any input ({flag: path or comma-separated globs}), since writing it would replace or
+    delete what the run reads; an output below a regular file; and, for ``*_file`` outputs, an existing
+    directory (``*_dir`` outputs: an existing file)."""
+    for output_flag, output in outputs.items():
+        if not output:
             continue
-        source = _comparable(path)
-        if out == source or source.startswith(out + "/") or out.startswith(source + "/"):
-            relation = "is" if out == source else "contains" if source.startswith(out + "/") else "is inside"
-            raise UserError(f"{output_flag} {output} {relation} {flag} {path}: writing it would destroy the input; "
-                            f"choose another {output_flag}")
+        flag = output_flag if output_flag.startswith("--") else f"--{output_flag}"
+        is_file = flag.endswith("_file")
+        if is_file and tf.io.gfile.isdir(output):
+            raise UserError(f"{flag} {output} is a directory, not a file: name a file (e.g. {output.rstrip('/')}/"
+                            "out) or another path")
+        if not is_file and tf.io.gfile.exists(output) and not tf.io.gfile.isdir(output):
+            raise UserError(f"{flag} {output} is a file, not a directory: choose another {flag}")
+        if is_local(output):
+            parent = os.path.dirname(_comparable(output))
+            while parent and parent != os.path.dirname(parent) and not os.path.exists(parent):
+                parent = os.path.dirname(parent)
+            if parent and os.path.exists(parent) and not os.path.isdir(parent):
+                raise UserError(f"{flag} {output} lies under {parent}, which is a file: choose a path in a directory")
+        out = _comparable(output)
+        for input_flag, value in (inputs or {}).items():
+            if not value:
+                continue
+            for path in _paths_of(value):
+                source = _comparable(path)
+                if out == source or source.startswith(out + "/") or out.startswith(source + "/"):
+                    relation = "is" if out == source else "contains" if source.startswith(out + "/") else "is inside"
+                    name = input_flag if input_flag.startswith("--") else f"--{input_flag}"
+                    raise UserError(f"{flag} {output} {relation} {name} {path}: writing it would destroy the "
+                                    f"input; choose another {flag}")
 
 
-def check_replaceable_dir(path, marker, overwrite, flag="--output_dir"):
-    """Refuses to replace a non-empty directory without ``marker`` (the metadata file bert_tf writes
-    into its outputs) unless ``overwrite``: it holds someone else's files."""
+def check_replaceable_dir(path, marker, overwrite, flag="--output_dir", action="replace everything in it",
+                          ignore=()):
+    """Refuses a non-empty directory holding none of ``marker`` (a name or a tuple of names: the metadata
+    files bert_tf writes into its outputs) unless ``overwrite``: it holds someone else's files. Entries
+    named in ``ignore`` do not count."""
     if not tf.io.gfile.exists(path):
         return
     if not tf.io.gfile.isdir(path):
         raise UserError(f"{flag} {path} is a file, not a directory: choose another {flag}")
-    if overwrite or not tf.io.gfile.listdir(path) or tf.io.gfile.exists(os.path.join(path, marker)):
+    markers = (marker,) if isinstance(marker, str) else tuple(marker)
+    entries = [e for e in tf.io.gfile.listdir(path) if e.rstrip("/") not in ignore]
+    if overwrite or not entries or any(tf.io.gfile.exists(os.path.join(path, m)) for m in markers):
         return
-    raise UserError(f"{flag} {path} is a non-empty directory bert_tf did not write (no {marker}): choose an empty "
-                    f"or new {flag}, or pass --overwrite_output_dir to replace everything in it")
+    raise UserError(f"{flag} {path} is a non-empty directory bert_tf did not write (no {markers[0]}): choose an empty "
+                    f"or new {flag}, or pass --overwrite_output_dir to {action}")
 
 
 def require_file(path, what, fix="check the path"):
@@ -244,7 +283,31 @@ def require_file(path, what, fix="check the path"):
         raise UserError(f"{what} is required: pass it as a flag")
     if not tf.io.gfile.exists(path):
         raise UserError(f"{what} {path} does not exist: {fix}")
+    if tf.io.gfile.isdir(path):
+        raise UserError(f"{what} {path} is a directory, not a file: {fix}")
     return path
+
+
+def read_json_object(path, what, fields=None, fix="regenerate it"):
+    """The JSON object in ``path`` (a metadata file: tokenizer config, label map, run metadata); malformed
+    JSON, another top-level type, or a field of ``fields`` ({key: allowed types}) with a value of another
+    type is one UserError naming the file, the key and ``fix``."""
+    require_file(path, what, fix)
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = json.loads(f.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"{what} {path} is not valid JSON ({str(error).splitlines()[0]}): {fix}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{what} {path} must hold a JSON object, not {type(data).__name__}: {fix}")
+    for key, types in (fields or {}).items():
+        allowed = types if isinstance(types, tuple) else (types,)
+        value = data.get(key)
+        # bool is an int to isinstance; a flag-like true is no count.
+        if key in data and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+            raise UserError(f"{what} {path}: {key!r} is {value!r}, not {names}: {fix}")
+    return data
 
 
 def expand_inputs(patterns, what="--input_file"):

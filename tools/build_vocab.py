@@ -21,6 +21,7 @@ flags.DEFINE_string("encoding", None, flag_groups.ENCODING_HELP)
 def main(_):
     if not FLAGS.output_file:
         raise bert_tf.errors.UserError("--output_file is required")
+    fileio.check_outputs_apart({"--output_file": FLAGS.output_file}, {"--input_file": FLAGS.input_file})
     files = fileio.expand_inputs(FLAGS.input_file)
     size = tokenization.build_vocab(files, FLAGS.output_file, FLAGS.vocab_size, FLAGS.do_lower_case,
                                     FLAGS.min_frequency, encoding=FLAGS.encoding)

@@ -8,7 +8,7 @@ Example:
 import bert_tf  # noqa: F401
 from absl import flags
 
-from bert_tf import cli
+from bert_tf import cli, fileio
 from bert_tf.errors import UserError
 from bert_tf.export import exporter, tflite
 
@@ -30,6 +30,7 @@ flags.DEFINE_enum("quantize", "none", sorted(set(exporter.QUANTIZE) | set(tflite
 def main(_):
     if not FLAGS.model_dir or not FLAGS.export_dir:
         raise UserError("--model_dir and --export_dir are required")
+    fileio.check_outputs_apart({"--export_dir": FLAGS.export_dir}, {"--model_dir": FLAGS.model_dir})
     allowed = tflite.QUANTIZE if FLAGS.format == "tflite" else exporter.QUANTIZE
     if FLAGS.quantize not in allowed:
         raise UserError(f"--quantize={FLAGS.quantize} does not apply to --format={FLAGS.format}: use one of "

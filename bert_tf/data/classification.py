@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import sys
 
 import numpy as np
@@ -157,7 +158,7 @@ def convert_to_records(examples, tokenizer, max_seq_length, output_file, label_l
             for row, example in enumerate(chunk):
                 values = {k: v[row] for k, v in features.items()}
                 if regression:
-                    values["label_values"] = np.array([_float_label(example)], np.float32)
+                    values["label_values"] = np.array([float_label(example)], np.float32)
                 else:
                     label_id = label_map.get(example.label, -1)
                     if label_id < 0 and example.label is not None:
@@ -172,14 +173,18 @@ def convert_to_records(examples, tokenizer, max_seq_length, output_file, label_l
     return stats
 
 
-def _float_label(example):
+def float_label(example):
+    """A regression example's label as a float; a word, NaN or an infinity is refused with its line."""
     if example.label is None:
         return 0.0
     try:
-        return float(example.label)
+        value = float(example.label)
     except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
         raise UserError(f"line {example.line}: regression label {example.label!r} is not a number: fix the row "
-                        "or use --task_type=classification") from None
+                        "or use --task_type=classification")
+    return value
 
 
 def cached_records(examples, source_paths, cache_dir, split, tokenizer, max_seq_length, label_list, regression,

@@ -807,6 +807,9 @@ def run(flags, verbose=True):
         raise UserError("--input_file is required: comma-separated text files or globs")
     if not flags.output_file:
         raise UserError("--output_file is required")
+    for output in records.shard_paths(flags.output_file, flags.num_output_shards or 1):
+        fileio.check_outputs_apart({"--output_file": output},
+                                   {"--input_file": flags.input_file, "--vocab_file": flags.vocab_file})
     settings = settings_from(flags)
     settings.validate()
     tokenizer = HostTokenizer(flags.vocab_file, do_lower_case=flags.do_lower_case)

@@ -220,7 +220,7 @@ def write_report(output_dir, report, lengths):
         counts = report["splits"][name]["label_counts"]
         left.bar(np.arange(len(shown)) + i * width, [counts.get(label, 0) for label in shown], width, label=name)
     left.set_xticks(np.arange(len(shown)) + 0.4 - width / 2, shown, rotation=45 if len(shown) > 6 else 0,
-                    ha="right" if len(shown) > 6 else "center")
+                    ha="right" if len(shown) > 6 else "center", parse_math=False)  # labels are data, not mathtext
     left.set_title("rows per label" + (f" (first {len(shown)} of {len(labels)})" if len(labels) > len(shown) else ""))
     left.legend()
     top = max(int(max(v.max() for v in lengths.values())), report["max_seq_length"]) + 1

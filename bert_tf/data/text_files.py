@@ -103,6 +103,8 @@ def _numbers(numbers, limit=5):
 
 def read_text(path, encoding=None):
     """The whole decoded file (BOM removed)."""
+    if tf.io.gfile.isdir(path):
+        raise UserError(f"{path} is a directory, not a file: pass the data file itself")
     with tf.io.gfile.GFile(path, "rb") as f:
         raw = f.read()
     return decode(path, raw, encoding)

@@ -47,6 +47,7 @@ def define_flags(fv=absl_flags.FLAGS):
                     flag_values=fv)
     f.DEFINE_integer("predict_batch_size", None, "Batch size for --do_predict (default: --eval_batch_size).",
                      flag_values=fv)
+    flag_groups.check_ranges(fv)
 
 
 def _source_settings(flags):
@@ -85,7 +86,6 @@ def run(flags):
     strategy = common.strategy_from(flags)
     regression = flags.task_type == "regression" or bool(task and task.regression)
     setup = common.resolve_model(flags)
-    data_report.report_job_data(flags, setup.tokenizer, flags.task_type, strategy)
     label_list = list(flags.labels) if flags.labels else (list(task.labels) if task and task.labels else None)
     init_meta = finetune.init_meta(setup.init_checkpoint)
     if init_meta and not flags.do_train:
@@ -98,6 +98,9 @@ def run(flags):
         if flags.max_train_examples:
             examples = examples[: flags.max_train_examples]
         if not regression:
+        if regression:
+            for example in examples:
+                data.float_label(example)  # a word where a number belongs stops the run before any write
             label_list = label_list or data.label_list_from(examples)
             unknown = sorted({e.label for e in examples} - set(label_list))
             if unknown:
@@ -105,11 +108,14 @@ def run(flags):
             if len(label_list) < 2:
                 raise UserError(f"the training data has one label ({label_list}): classification needs two or more")
         train_records, train_stats = data.cached_records(examples, sources, cache_dir, "train", setup.tokenizer,
+    if not regression and not label_list:
+        raise UserError("the label set is unknown: pass --labels, or an --init_checkpoint fine-tuned by bert_tf")
+    # After the training data and labels passed their checks: a refused run writes nothing.
+    data_report.report_job_data(flags, setup.tokenizer, flags.task_type, strategy)
+    if flags.do_train:
                                                          flags.max_seq_length, label_list, regression,
                                                          source=_source_settings(flags))
         train_stats["skipped_empty"] = skipped
-    if not regression and not label_list:
-        raise UserError("the label set is unknown: pass --labels, or an --init_checkpoint fine-tuned by bert_tf")
 
     num_labels = 1 if regression else len(label_list)
     _check_head(init_meta, regression, label_list)
@@ -140,6 +146,8 @@ def run(flags):
                                                      source=_source_settings(flags))
         dev_stats["skipped_empty"] = dev_skipped
 
+        finetune.check_scorable("--dev_file", dev_sources[0] if dev_sources else flags.tfds_name, dev_stats,
+                                None if regression else label_list, dev_stats["num_examples"])
     results = {}
     if flags.do_train:
         eval_fn = (lambda: evaluate(dev_records, dev_stats)) if dev_records else None
@@ -225,6 +233,9 @@ def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cach
                                       label_list, regression, source=_source_settings(flags))
     stats["skipped_empty"] = skipped
     keep = ("label_values",) if regression else ("label_ids",)
+    if all(e.label for e in examples):
+        finetune.check_scorable("--test_file", sources[0] if sources else flags.tfds_name, stats,
+                                None if regression else label_list, stats["num_examples"])
     batch_size = flags.predict_batch_size or flags.eval_batch_size
     outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, batch_size), len(examples),
                                keep_features=keep, batch_size=batch_size)

@@ -193,6 +193,8 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
     print(distribute.describe(strategy, flags.train_batch_size if training else flags.eval_batch_size,
                               flags.mixed_precision), file=sys.stderr, flush=True)
     tf_keras.utils.set_random_seed(flags.seed)
+    if training and distribute.is_chief(strategy):
+        record_identity(flags)
     trainer = Trainer(
         strategy, model_fn,
         lambda: optimization.create_optimizer(flags.learning_rate, num_train_steps, num_warmup_steps,
@@ -202,7 +204,7 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
         flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
         jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,
         save_checkpoints_steps=flags.save_checkpoints_steps, log_steps=flags.log_steps,
-        nan_policy=flags.nan_policy,
+        nan_policy=flags.nan_policy, clip_norm=getattr(flags, "clip_norm", 1.0),
         gradient_accumulation_steps=getattr(flags, "gradient_accumulation_steps", 1))
     # Pretraining has no --do_train: it always trains.
     if trainer.is_chief and getattr(flags, "do_train", True):
@@ -222,3 +224,115 @@ def load_init(model, setup):
     for layer in model.bert.encoder.layer[:setup.freeze_layers]:
         layer.trainable = False
     return lora.apply_peft(model, setup.lora_rank, setup.lora_alpha, setup.freeze_encoder, seed=setup.seed)
+
+
+# ---- the output directory: apart from the inputs, ours, and resumed only by the same run -------------
+IDENTITY_FILE = "run_identity.json"
+# Any of these in --output_dir marks it as written by bert_tf (the lock alone does not: the job takes it
+# before these checks run).
+RUN_MARKERS = (IDENTITY_FILE, "run_metadata.json", "checkpoints", "train_metrics.jsonl",
+               os.path.join("model", checkpoints.MODEL_META))
+# Files a job reads (comma-separated globs for pretraining records) or reads from (directories).
+INPUT_FLAGS = ("train_file", "dev_file", "test_file", "predict_file", "input_file", "eval_input_file", "vocab_file",
+               "bert_config_file", "init_checkpoint", "data_dir", "tfds_data_dir")
+# What fixes the model a training run produces: a rerun into the same --output_dir resumes its
+# checkpoints only when these (and the training data's hashes) are as the first run recorded. Step
+# counts, rates and evaluation settings may change between resumes.
+IDENTITY_FLAGS = ("task_name", "data_dir", "tfds_name", "tfds_data_dir", "text_column", "text_pair_column",
+                  "label_column", "labels", "task_type", "max_seq_length", "do_lower_case", "max_train_examples",
+                  "init_checkpoint", "bert_config_file", "lora_rank", "lora_alpha", "freeze_encoder", "freeze_layers",
+                  "freeze_embeddings", "doc_stride", "max_query_length", "version_2_with_negative",
+                  "max_predictions_per_seq", "dynamic_masking", "masked_lm_prob", "encoding", "train_batch_size",
+                  "gradient_accumulation_steps", "seed", "optimizer")
+IDENTITY_FILES = ("train_file", "input_file", "vocab_file")
+# Larger training inputs are identified by name and size (hashing terabytes of records at start-up is not
+# worth it); fine-tuning files are hashed.
+_HASH_LIMIT = 256 << 20
+# Our training state in --output_dir, removed when --overwrite_output_dir starts a different run there.
+TRAINING_STATE = ("checkpoints", "best", "logs", "train_metrics.jsonl", IDENTITY_FILE)
+
+
+def _input_paths(flags):
+    inputs = {}
+    for name in INPUT_FLAGS:
+        value = getattr(flags, name, None)
+        if not value or str(value).startswith("hub:"):
+            continue
+        if name == "bert_config_file" and not tf.io.gfile.exists(value):
+            continue  # a preset name
+        inputs[name] = value
+    return inputs
+
+
+def run_identity(flags):
+    """{flags: IDENTITY_FLAGS' values, files: {flag: [[name, bytes, sha256 or None]]}} of a training run."""
+    from bert_tf import run_metadata
+
+    settings = {}
+    for name in IDENTITY_FLAGS:
+        value = getattr(flags, name, None)
+        settings[name] = list(value) if isinstance(value, (list, tuple)) else value
+    files = {}
+    for name in IDENTITY_FILES:
+        value = getattr(flags, name, None)
+        for path in fileio._paths_of(value) if value else []:
+            if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
+                continue
+            size = tf.io.gfile.stat(path).length
+            digest = run_metadata.sha256(path) if size <= _HASH_LIMIT else None
+            files.setdefault(name, []).append([os.path.basename(path), size, digest])
+    return {"flags": settings, "files": files}
+
+
+def _identity_difference(old, new):
+    for name in sorted(set(old.get("flags", {})) | set(new["flags"])):
+        if old.get("flags", {}).get(name) != new["flags"].get(name):
+            return f"--{name} was {old.get('flags', {}).get(name)!r}, now {new['flags'].get(name)!r}"
+    for name in sorted(set(old.get("files", {})) | set(new["files"])):
+        if old.get("files", {}).get(name) != new["files"].get(name):
+            return f"the --{name} content differs"
+    return None
+
+
+def _earlier_run_difference(flags, identity):
+    """How ``identity`` differs from the training run recorded in --output_dir (None: same, or none there)."""
+    path = os.path.join(flags.output_dir, IDENTITY_FILE)
+    if tf.io.gfile.exists(path):
+        return _identity_difference(fileio.read_json(path), identity)
+    if tf.io.gfile.exists(os.path.join(flags.output_dir, "checkpoints")):
+        return f"it holds checkpoints but no {IDENTITY_FILE}"
+    return None
+
+
+def prepare_output_dir(flags, training):
+    """Checks before anything is written: --output_dir (and --cache_dir) must not be, lie inside or hold
+    an input, nor be a non-empty directory bert_tf did not write (unless --overwrite_output_dir); a
+    training run into a directory holding an earlier run would resume it, so the run's identity
+    (``run_identity``) must be the one recorded there, or --overwrite_output_dir given (``record_identity``
+    then starts over)."""
+    output_dir = flags.output_dir
+    overwrite = bool(getattr(flags, "overwrite_output_dir", False))
+    fileio.check_outputs_apart({"--output_dir": output_dir, "--cache_dir": getattr(flags, "cache_dir", None)},
+                               _input_paths(flags))
+    fileio.check_replaceable_dir(output_dir, RUN_MARKERS, overwrite, action="write into it anyway",
+                                 ignore=(".lock",))
+    if training and not overwrite:
+        difference = _earlier_run_difference(flags, run_identity(flags))
+        if difference:
+            raise UserError(f"--output_dir {output_dir} holds an earlier training run that this one would resume, "
+                            f"but {difference}: choose a new --output_dir, or pass --overwrite_output_dir to start "
+                            "over there")
+
+
+def record_identity(flags):
+    """Training's first write: output_dir/run_identity.json. An earlier run of another identity there
+    (allowed by --overwrite_output_dir) loses its training state first, so nothing of it is resumed."""
+    identity = run_identity(flags)
+    if _earlier_run_difference(flags, identity):
+        for name in TRAINING_STATE:
+            target = os.path.join(flags.output_dir, name)
+            if tf.io.gfile.isdir(target):
+                tf.io.gfile.rmtree(target)
+            elif tf.io.gfile.exists(target):
+                tf.io.gfile.remove(target)
+    fileio.write_json(os.path.join(flags.output_dir, IDENTITY_FILE), identity)

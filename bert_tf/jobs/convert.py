@@ -95,7 +95,7 @@ def run(flags):
               "--bert_config_file": flags.bert_config_file}
     if kind in ("tf1", "tf2") and not tf.io.gfile.isdir(source):
         inputs["--init_checkpoint's directory"] = checkpoints._directory_of(source)
-    fileio.check_output_not_input(flags.output_dir, inputs)
+    fileio.check_outputs_apart({"--output_dir": flags.output_dir}, inputs)
     fileio.check_replaceable_dir(flags.output_dir, checkpoints.MODEL_META, flags.overwrite_output_dir)
     if flags.bert_config_file:
         config = config_lib.load_bert_config(flags.bert_config_file)

@@ -22,6 +22,7 @@ def check_outputs(flags):
         raise UserError("--output_dir is required")
     if flags.do_train:
         optimization.check_schedule_flags(flags)
+    common.prepare_output_dir(flags, training=flags.do_train)
     fileio.ensure_dir(flags.output_dir)
 
 
@@ -116,6 +117,17 @@ def write_results(flags, trainer, split, result):
             if "loss" in result:
                 values["loss"] = result["loss"]
             common.write_eval_results_txt(flags.output_dir, values, trainer.global_step)
+
+
+def check_scorable(flag, path, stats, label_list, num_labelled):
+    """Refuses an evaluation that could only report a vacuous score: no examples, or no gold label (of
+    ``num_labelled``) in the model's label set."""
+    if not stats["num_examples"]:
+        raise UserError(f"{flag} {path} has no examples to score: pass a file with labelled examples")
+    if label_list is not None and num_labelled and stats.get("unseen_labels", 0) >= num_labelled:
+        raise UserError(f"no label of {flag} {path} is one the model predicts (its labels include "
+                        f"{stats['unseen_label_values'][:5]}; the model's: {list(label_list)[:20]}): evaluate on data "
+                        "with the trained labels, or train with these")
 
 
 def print_results(results):

@@ -29,6 +29,7 @@ def define_flags(fv=absl_flags.FLAGS):
                     flag_values=fv)
     f.DEFINE_string("label_column", "label", "Field holding the index of the right ending.", flag_values=fv)
 
+    flag_groups.check_ranges(fv)
 
 def run(flags):
     """The run_multiple_choice job; returns {'train'/'eval'/'test': results} for what was asked."""

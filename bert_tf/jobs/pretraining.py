@@ -53,6 +53,7 @@ def define_flags(fv=absl_flags.FLAGS):
                   "--input_file, as google-research/bert does) into eval_results.json and eval_results.txt.",
                   flag_values=fv)
 
+    flag_groups.check_ranges(fv)
 
 def _records_dataset(flags, setup, files, is_training, batch_size, context):
     spec = data.feature_spec(flags.max_seq_length, flags.max_predictions_per_seq, flags.dynamic_masking)
@@ -155,6 +156,7 @@ def run(flags):
         raise UserError(f"--max_eval_steps={flags.max_eval_steps} must be positive")
     # Before any TensorFlow op (check_records reads a record): multi-worker collectives are
     # configured at start-up.
+    common.prepare_output_dir(flags, training=flags.do_train)
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     compression = "GZIP" if flags.gzip else None

@@ -35,6 +35,7 @@ def define_flags(fv=absl_flags.FLAGS):
     f.DEFINE_bool("verbose_logging", False, "Print a line for each data-processing notice: training answers "
                   "skipped because their text is not at answer_start, questions cut to --max_query_length.",
                   flag_values=fv)
+    flag_groups.check_ranges(fv)
 
 
 def _file(flags, split):

@@ -25,6 +25,7 @@ def define_flags(fv=absl_flags.FLAGS):
         "between sentences", predictions_file=PREDICTIONS_FILE, length_buckets="32,64,128,256,512")
     absl_flags.DEFINE_list("labels", None, "The tag set, in id order (default: sorted tags of the training data).",
                            flag_values=fv)
+    flag_groups.check_ranges(fv)
 
 
 def _sentences(flags, split, path, require_tags=True):
@@ -97,6 +98,9 @@ def run(flags):
         path, stats = data.cached_records(sentences, [source], cache_dir, split, setup.tokenizer,
                                           flags.max_seq_length, label_list)
         outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size),
+        if all(s.tags for s in sentences):
+            finetune.check_scorable(f"--{split}_file", source, stats, label_list,
+                                    sum(len(s.tags) for s in sentences))
                                    len(sentences), keep_features=("label_ids",))
         predicted = data.word_predictions(outputs["label_ids"], outputs["logits"], label_list,
                                           [len(s.words) for s in sentences], fallback)

@@ -83,6 +83,7 @@ def source_kind(source):
         if tf.io.gfile.exists(os.path.join(source, "tf_model.h5")):
             return "hf_tf"
         if tf.io.gfile.exists(os.path.join(source, "model.safetensors")):
+            _check_safetensors_header(os.path.join(source, "model.safetensors"))
             return "safetensors"
         if keras_hub_format.is_preset(source):
             return "keras_hub"
@@ -104,6 +105,24 @@ def source_kind(source):
     hint = f"; to download it from the Hugging Face hub, pass --init_checkpoint={HUB_PREFIX}{source}" \
         if looks_like_id else f" (only {HUB_PREFIX}<id> downloads from a model hub)"
     raise UserError(f"--init_checkpoint {source} does not exist: check the path{hint}")
+
+
+def _check_safetensors_header(path):
+    """A safetensors file is an 8-byte header length, a JSON header, then the tensors: a truncated or
+    foreign file is refused here, before any model is built."""
+    size = tf.io.gfile.stat(path).length
+    with tf.io.gfile.GFile(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little") if size >= 8 else None
+        header = f.read(length) if length is not None and 8 + length <= size else None
+    try:
+        entries = json.loads(header) if header is not None else None
+    except (ValueError, UnicodeDecodeError):
+        entries = None
+    ends = [entry.get("data_offsets", [0, 0])[1] for name, entry in (entries or {}).items()
+            if name != "__metadata__" and isinstance(entry, dict)] if isinstance(entries, dict) else None
+    if ends is None or (ends and 8 + length + max(ends) > size):
+        raise UserError(f"{path} is not a complete safetensors file ({size} bytes; truncated or another format): "
+                        "download or convert it again")
 
 
 _HUB_FILES = ("config.json", "vocab.txt", "tokenizer_config.json")
@@ -397,7 +416,14 @@ def read_model_meta(model_dir):
     if not tf.io.gfile.exists(path):
         raise UserError(f"{model_dir} is not a bert_tf fine-tuned model (no {MODEL_META}): pass the --output_dir "
                         "of a run_classifier/run_tagger/run_squad run")
-    return fileio.read_json(path)
+    meta = fileio.read_json_object(path, "model metadata", {"task": (str, type(None)), "labels": (list, type(None)),
+                                                            "max_seq_length": (int, type(None))},
+                                   "restore it from the training run's output_dir/model")
+    labels = meta.get("labels")
+    if labels is not None and (not all(isinstance(label, str) for label in labels) or len(set(labels)) != len(labels)):
+        raise UserError(f"model metadata {path}: 'labels' must list distinct strings, not {labels[:10]}: restore it "
+                        "from the training run's output_dir/model")
+    return meta
 
 
 def tokenizer_settings(source):
@@ -417,6 +443,7 @@ def tokenizer_settings(source):
     lower = None
     config_path = os.path.join(model_dir, "tokenizer_config.json")
     if tf.io.gfile.exists(config_path):
-        with tf.io.gfile.GFile(config_path) as f:
-            lower = json.load(f).get("do_lower_case")
+        lower = fileio.read_json_object(config_path, "tokenizer config", {"do_lower_case": (bool, type(None))},
+                                        "fix the file or delete it (casing is then read from the vocab)"
+                                        ).get("do_lower_case")
     return (vocab if tf.io.gfile.exists(vocab) else None), lower

@@ -103,8 +103,10 @@ def save_confusion_matrix_png(matrix, label_names, path, title="Confusion matrix
     size = max(4, 0.6 * len(label_names) + 2)
     figure, axes = plt.subplots(figsize=(size, size))
     axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(len(label_names)), [str(n) for n in label_names], rotation=45, ha="right")
-    axes.set_yticks(range(len(label_names)), [str(n) for n in label_names])
+    # Labels are data, not markup: '$x$' or 'a_b^c' is drawn as written (mathtext would parse, or fail on, it).
+    axes.set_xticks(range(len(label_names)), [str(n) for n in label_names], rotation=45, ha="right",
+                    parse_math=False, usetex=False)
+    axes.set_yticks(range(len(label_names)), [str(n) for n in label_names], parse_math=False, usetex=False)
     axes.set_xlabel("predicted")
     axes.set_ylabel("gold")
     axes.set_title(title)

@@ -315,6 +315,8 @@ class Trainer:
     def _warn_if_long(self, step, num_train_steps, chunk, seconds):
         hours = (num_train_steps - step) * seconds / max(chunk, 1) / 3600
         if hours > self.LONG_RUN_HOURS and self.is_chief:
+        if self.is_chief:
+            _drop_rows_after(os.path.join(self.output_dir, "train_metrics.jsonl"), start_step)
             warn(f"at the measured {seconds / max(chunk, 1):.3g} s/step the remaining {num_train_steps - step} steps "
                  f"take about {hours:.1f} hours: lower --num_train_steps/--num_train_epochs, or use a GPU/TPU "
                  "(--strategy) or --mixed_precision")
@@ -518,6 +520,24 @@ class _SigtermWatch:
     def __init__(self, trainer):
         self.trainer = trainer
         self._previous_handler = self._previous_fd = self._thread = None
+
+def _drop_rows_after(path, step):
+    """A resumed run logs again from its checkpoint's step: rows an interrupted run wrote past that step go,
+    so the log keeps one row per step however often the run resumes."""
+    if not tf.io.gfile.exists(path):
+        return
+    with tf.io.gfile.GFile(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    def before(line):
+        try:
+            return json.loads(line).get("step", 0) <= step
+        except ValueError:
+            return False  # a row cut off by the interruption
+
+    kept = [line for line in lines if line.strip() and before(line)]
+    if len(kept) != len(lines):
+        fileio.write_text(path, "".join(kept))
+
 
     def start(self):
         self._previous_handler = signal.signal(signal.SIGTERM, self.trainer._on_sigterm)
