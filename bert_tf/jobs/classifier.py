@@ -14,7 +14,7 @@ from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SequenceClassifier
-from bert_tf.training import metrics
+from bert_tf.training import metrics, run_lock
 
 DEFAULT_BUCKETS = "16,24,32,48,64,96,128,192,256,384,512"
 
@@ -71,6 +71,7 @@ def _examples(flags, split, path, require_label=True):
     return result, [path]
 
 
+@run_lock.holding_output_dir
 def run(flags):
     """The run_classifier job; returns {'eval': results, 'test': results} for what was asked."""
     started = run_metadata.now()

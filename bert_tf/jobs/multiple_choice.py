@@ -13,6 +13,7 @@ from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import MultipleChoice
+from bert_tf.training import run_lock
 
 PREDICTIONS_FILE = "test_predictions.tsv"
 
@@ -31,6 +32,7 @@ def define_flags(fv=absl_flags.FLAGS):
 
     flag_groups.check_ranges(fv)
 
+@run_lock.holding_output_dir
 def run(flags):
     """The run_multiple_choice job; returns {'train'/'eval'/'test': results} for what was asked."""
     started = run_metadata.now()

@@ -18,6 +18,7 @@ from bert_tf.errors import UserError
 from bert_tf.jobs import common
 from bert_tf.modeling import checkpoints
 from bert_tf.modeling.pretraining import BertPretrainingModel
+from bert_tf.training import run_lock
 
 
 def define_flags(fv=absl_flags.FLAGS):
@@ -143,6 +144,7 @@ def _train_and_evaluate(flags, trainer, setup, files, eval_fn):
     return summary
 
 
+@run_lock.holding_output_dir
 def run(flags):
     """The run_pretraining job; returns {'train': summary, 'eval': last evaluation or None}."""
     started = run_metadata.now()

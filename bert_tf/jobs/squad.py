@@ -10,7 +10,7 @@ from bert_tf.data import report as data_report
 from bert_tf.errors import UserError, warn
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import SpanQA
-from bert_tf.training import metrics
+from bert_tf.training import metrics, run_lock
 
 
 def define_flags(fv=absl_flags.FLAGS):
@@ -48,6 +48,7 @@ def _file(flags, split):
     return path
 
 
+@run_lock.holding_output_dir
 def run(flags):
     """The run_squad job; returns {'train'/'eval'/'test': results} for what was asked."""
     started = run_metadata.now()

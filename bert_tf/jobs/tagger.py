@@ -11,7 +11,7 @@ from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common, finetune
 from bert_tf.modeling.tasks import TokenTagger
-from bert_tf.training import metrics
+from bert_tf.training import metrics, run_lock
 
 PREDICTIONS_FILE = "test_predictions.conll"
 
@@ -44,6 +44,7 @@ def _check_head(init_meta, label_list):
                         "checkpoint's order")
 
 
+@run_lock.holding_output_dir
 def run(flags):
     """The run_tagger job; returns {'train'/'eval'/'test': results} for what was asked."""
     started = run_metadata.now()

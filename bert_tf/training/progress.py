@@ -49,7 +49,7 @@ class Bar:
                                  f"(tracing and compiling) took {now - self._started:.1f} s")
             self._last_shown = now
             return
-        if self.enabled and (now - self._last_shown >= self.interval or position == self.total):
+        if self.enabled and now - self._last_shown >= self.interval:  # the last position: close()
             self._show(now)
 
     def set_postfix(self, **values):

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -26,7 +25,7 @@ import tf_keras
 from bert_tf import distribute, fileio
 from bert_tf.data import records
 from bert_tf.errors import UserError, warn
-from bert_tf.training import progress
+from bert_tf.training import progress, run_lock
 
 PRECISION_POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 
@@ -35,45 +34,6 @@ def set_precision(mixed_precision):
     if mixed_precision not in PRECISION_POLICIES:
         raise UserError(f"--mixed_precision={mixed_precision} is unknown: use no, fp16 or bf16")
     tf_keras.mixed_precision.set_global_policy(PRECISION_POLICIES[mixed_precision])
-
-
-class OutputDirLock:
-    """Refuses a second run on the same output_dir while the first one's process lives."""
-
-    def __init__(self, output_dir, overwrite=False):
-        self.path = os.path.join(output_dir, ".lock")
-        self.overwrite = overwrite
-
-    def __enter__(self):
-        host = socket.gethostname()
-        if tf.io.gfile.exists(self.path) and not self.overwrite:
-            try:
-                with tf.io.gfile.GFile(self.path) as f:
-                    holder = json.load(f)
-            except (ValueError, tf.errors.OpError):
-                holder = {}
-            if holder.get("host") == host and _pid_alive(holder.get("pid")):
-                raise UserError(f"{os.path.dirname(self.path)} is in use by process {holder['pid']} on {host}: "
-                                "wait for it, choose another --output_dir, or pass --overwrite_output_dir")
-        fileio.write_json(self.path, {"pid": os.getpid(), "host": host})
-        return self
-
-    def __exit__(self, *exc):
-        if tf.io.gfile.exists(self.path):
-            tf.io.gfile.remove(self.path)
-        return False
-
-
-def _pid_alive(pid):
-    if not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Trainer:
@@ -332,7 +292,7 @@ class Trainer:
             raise UserError(f"--num_train_steps={num_train_steps} must be positive")
         fileio.ensure_dir(self.output_dir)
         # Workers of one multi-worker run share output_dir; the chief alone holds its lock.
-        lock = OutputDirLock(self.output_dir, overwrite_output_dir) if self.is_chief else contextlib.nullcontext()
+        lock = run_lock.hold(self.output_dir, overwrite_output_dir) if self.is_chief else contextlib.nullcontext()
         with lock:
             return self._train(dataset_fn, num_train_steps, eval_fn, eval_steps, metric_for_best_model,
                                greater_is_better, early_stopping_patience, verbose)

@@ -118,8 +118,14 @@ def _run(argv, timeout=240, script="run_classifier.py"):
 
 @pytest.fixture
 def workload(tmp_path, tiny_checkpoint):
+    """Dropout on: a resumed run must draw the masks the uninterrupted run drew (its generators are
+    checkpointed)."""
     train = workloads.small_tsv(tmp_path / "train.tsv", 200)
-    config = workloads.deterministic_config(tiny_checkpoint, tmp_path / "config.json")
+    with open(os.path.join(tiny_checkpoint, "config.json")) as f:
+        settings = json.load(f)
+    settings.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(settings))
     return lambda output_dir, **extra: _argv(tiny_checkpoint, train, config, str(output_dir), **extra)
 
 
