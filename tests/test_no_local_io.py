@@ -66,8 +66,6 @@ ALLOWED = {
     ("tools/benchmark.py", "_summaries", "open"): "the benchmark modules' source files",
     # Exclusive creation (O_EXCL) exists only on a local disk; other filesystems take gfile there.
     ("bert_tf/training/run_lock.py", "_create_exclusive", "os.open"): "O_EXCL lock on a local --output_dir",
-    # Exclusive creation (O_EXCL) exists only on a local disk; other filesystems take gfile there.
-    ("bert_tf/training/run_lock.py", "_create_exclusive", "os.open"): "O_EXCL lock on a local --output_dir",
 }
 
 
