@@ -48,7 +48,8 @@ def test_resumed_run_counts_from_its_first_step_and_an_unknown_total_has_no_eta(
     clock.now += 3.0
     resumed.update(901, warmup=True)
     clock.now += 9.0
-    resumed.update(1000)
+    resumed.update(1000)  # the last line comes from close(), once
+    resumed.close()
     assert stream.getvalue().splitlines() == [
         "predict: 4 batches, 2 batch/s, elapsed 0:02",
         "train: first 1 step (tracing and compiling) took 3.0 s",
