@@ -188,6 +188,8 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
                       flag_values=fv)
     flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm and biases).",
                        flag_values=fv)
+    flags.DEFINE_float("clip_norm", 1.0, "Clip the global gradient norm to this before each update "
+                       "(google-research/bert's 1.0); 0 turns clipping off.", flag_values=fv)
     define_schedule_flags(fv)
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every N steps.", flag_values=fv)
     flags.DEFINE_integer("log_steps", 50, "Log metrics every N steps (TensorBoard and train_metrics.jsonl).",

@@ -53,6 +53,8 @@ class Trainer:
                             ("--steps_per_execution", steps_per_execution)):
             if value <= 0:
                 raise UserError(f"{flag}={value} must be positive")
+        if clip_norm < 0:
+            raise UserError(f"--clip_norm={clip_norm} must be at least 0 (0 turns clipping off)")
         if nan_policy not in ("stop", "skip_batch"):
             raise UserError(f"--nan_policy={nan_policy} is unknown: use stop or skip_batch")
         distribute.check_jit_compile(strategy, jit_compile)
@@ -125,7 +127,8 @@ class Trainer:
     def _apply(self, grads, finite):
         """Clips and applies; under nan_policy=skip_batch a non-finite ``finite`` skips and counts the update."""
         optimizer, variables = self.optimizer, self.model.trainable_variables
-        grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
+        if self.clip_norm:  # 0: off, the plain Keras recipe's choice
+            grads, _ = tf.clip_by_global_norm(grads, self.clip_norm)
         if self.nan_policy != "skip_batch":
             optimizer.apply_gradients(zip(grads, variables), skip_gradients_aggregation=True)
             return
