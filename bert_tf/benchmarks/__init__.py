@@ -11,6 +11,7 @@ BENCHMARKS = {
     "pretraining_data": "bert_tf.benchmarks.pretraining_data",
     "pretraining_step": "bert_tf.benchmarks.pretraining_step",
     "resume": "bert_tf.benchmarks.resume",
+    "quality": "bert_tf.benchmarks.quality",
 }
 
 
