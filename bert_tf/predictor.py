@@ -52,7 +52,9 @@ class Predictor:
         self.task = meta["task"]
         self.labels = list(meta.get("labels") or [])
         self.max_seq_length = meta.get("max_seq_length")
-        self.inputs = tuple(signatures.text_inputs(self.task, meta.get("text_pair", False)))
+        # An export's metadata names its text inputs; model directories and TFLite exports say text_pair.
+        text_pair = meta.get("text_pair", "text_pair" in (meta.get("inputs") or []))
+        self.inputs = tuple(signatures.text_inputs(self.task, text_pair))
         self._run_signature = run_signature
         self._host_tokenizer = host_tokenizer
 
