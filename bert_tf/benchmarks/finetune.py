@@ -10,6 +10,10 @@ Peers, same model size, data, batch and sequence length, in one run:
 
 With ``--full_epoch`` bert_tf and (when listed) the HF recipe each also train a whole epoch,
 reporting test accuracy and training seconds, and the ratio of the two times.
+
+Every figure also comes with its FLOP utilisation (bert_tf.benchmarks.flops): model FLOPs at the
+lengths each contender computes (bert_tf's buckets, the peers' max_seq_length) per second, as a
+share of a float32 matmul peak timed at the start of the same run.
 """
 import json
 import os
@@ -21,6 +25,7 @@ import numpy as np
 from absl import flags as absl_flags
 
 from bert_tf import fileio
+from bert_tf.benchmarks import flops
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -179,6 +184,24 @@ def keras_hub_rate(flags, work):
 CONTENDERS = {"bert_tf": bert_tf_rate, "hf_padded": hf_padded_rate, "keras_hub": keras_hub_rate}
 
 
+def flops_per_example(flags, num_examples):
+    """{contender: mean training FLOPs per example} over the first ``num_examples`` training sentences:
+    bert_tf at run_classifier's default bucket bounds, the peers at max_seq_length."""
+    from transformers import BertTokenizerFast
+
+    from bert_tf.jobs.classifier import DEFAULT_BUCKETS
+    from bert_tf.modeling import checkpoints
+
+    config = checkpoints.load_checkpoint_config(_minilm())
+    tokenizer = BertTokenizerFast(os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
+    lengths = [len(ids) for ids in tokenizer([e.text for e in _train_rows(num_examples)], truncation=True,
+                                             max_length=flags.max_seq_length)["input_ids"]]
+    bounds = [b for b in map(int, DEFAULT_BUCKETS.split(",")) if b < flags.max_seq_length] + [flags.max_seq_length]
+    ours = flops.training_flops(config, flops.padded_lengths(lengths, bounds)) / len(lengths)
+    padded = flops.training_flops(config, [flags.max_seq_length] * len(lengths)) / len(lengths)
+    return {"bert_tf": ours, "hf_padded": padded, "keras_hub": padded}
+
+
 def _plot(rates, path):
     import matplotlib
 
@@ -198,12 +221,16 @@ def _plot(rates, path):
 def run(flags):
     fileio.ensure_dir(flags.output_dir)
     work = tempfile.mkdtemp(prefix="bench_finetune_")
-    rates = {}
+    peak = flops.matmul_peak("float32")
+    per_example = flops_per_example(flags, flags.num_examples)
+    rates, shares = {}, {}
     for name in flags.contenders:
         rates[name] = CONTENDERS[name](flags, work)
-        print(f"{name:>10}: {rates[name]:.1f} training examples/s", flush=True)
+        shares[name] = flops.utilisation(per_example[name] * rates[name], 1.0, peak)[1]
+        print(f"{name:>10}: {rates[name]:.1f} training examples/s, "
+              f"{flops.describe(per_example[name] * rates[name], 1.0, peak)}", flush=True)
     report = {"rates": rates, "num_examples": flags.num_examples, "max_seq_length": flags.max_seq_length,
-              "train_batch_size": flags.train_batch_size}
+              "train_batch_size": flags.train_batch_size, "matmul_peak_flops": peak, "flop_share": shares}
     for peer in ("hf_padded", "keras_hub"):
         if "bert_tf" in rates and peer in rates:
             report[f"speedup_vs_{peer}"] = rates["bert_tf"] / rates[peer]
@@ -212,17 +239,24 @@ def run(flags):
         results = _run_bert_tf(flags, os.path.join(work, "full"), 6824,
                                extra=[f"--learning_rate={flags.learning_rate}", "--do_predict", *flags.full_epoch_flags,
                                       f"--test_file={REPO}/data/sentiment/test.tsv"])
+        epoch_flops = {name: 6824 * value for name, value in flops_per_example(flags, None).items()}
         report["full_epoch"] = {"train_seconds": results["train"]["train_seconds"],
-                                "test_accuracy": results["test"]["accuracy"]}
+                                "test_accuracy": results["test"]["accuracy"],
+                                "flop_share": flops.utilisation(epoch_flops["bert_tf"],
+                                                                results["train"]["train_seconds"], peak)[1]}
         print(f"full epoch (6824 sentences): test accuracy {results['test']['accuracy']:.4f}, "
-              f"{results['train']['train_seconds']:.0f} s of training")
+              f"{results['train']['train_seconds']:.0f} s of training, "
+              f"{flops.describe(epoch_flops['bert_tf'], results['train']['train_seconds'], peak)}")
         if "hf_padded" in rates:
             recipe = hf_recipe_full_epoch(flags, work)
+            recipe["flop_share"] = flops.utilisation(epoch_flops["hf_padded"], recipe["train_seconds"], peak)[1]
             report["hf_recipe_full_epoch"] = recipe
             ratio = results["train"]["train_seconds"] / recipe["train_seconds"]
             report["full_epoch"]["time_vs_hf_recipe"] = ratio
             print(f"HF recipe full epoch: test accuracy {recipe['test_accuracy']:.4f}, "
-                  f"{recipe['train_seconds']:.0f} s of training -> bert_tf takes {ratio:.2f} of its time")
+                  f"{recipe['train_seconds']:.0f} s of training "
+                  f"({flops.describe(epoch_flops['hf_padded'], recipe['train_seconds'], peak)}) "
+                  f"-> bert_tf takes {ratio:.2f} of its time")
     fileio.write_json(os.path.join(flags.output_dir, "results.json"), report)
     _plot(rates, os.path.join(flags.output_dir, "throughput.png"))
     print("reproduce: python tools/benchmark.py finetune " + " ".join(sys.argv[1:]))

@@ -5,6 +5,11 @@ The peer is the naive way: ``TFBertForPreTraining`` compiled with AdamW and trai
 -100 where nothing is masked). Ours gathers the masked positions first. Same config, batch,
 sequence length, predictions per sequence and synthetic data; each side is timed after a
 warm-up that includes tracing/compilation.
+
+Each side's rate also comes as FLOP utilisation (bert_tf.benchmarks.flops): the model FLOPs of the
+work that side does per sequence (ours: the vocabulary projection at the masked positions only;
+the peer's: at every position) times its rate, as a share of a float32 matmul peak timed in the
+same run.
 """
 import os
 import sys
@@ -91,15 +96,24 @@ def run(flags):
 
     config = config_lib.load_bert_config(flags.model)
     config_lib.check_seq_length(config, flags.seq_length)
+    from bert_tf.benchmarks import flops
+
     batch = synthetic_batch(config, flags.batch_size, flags.seq_length, flags.predictions)
+    peak = flops.matmul_peak("float32")
     ours = _ours(config, batch, flags)
     peer = _keras_fit(config, batch, flags)
+    # Per sequence: every one is seq_length long here (no padding to round up).
+    ours_flops = flops.training_flops(config, [flags.seq_length], "pretraining", predictions=flags.predictions) * ours
+    peer_flops = flops.training_flops(config, [flags.seq_length], "pretraining", predictions=flags.seq_length) * peer
     print(f"model {flags.model} (L{config.num_hidden_layers} H{config.hidden_size} vocab {config.vocab_size}), "
           f"batch {flags.batch_size}, seq {flags.seq_length}, predictions {flags.predictions}, "
           f"{flags.steps} timed steps, jit {flags.jit}, cpus {os.cpu_count()}")
-    print(f"     ours: {ours:,.1f} sequences/s (Trainer, MLM head on masked positions only)")
-    print(f"     peer: {peer:,.1f} sequences/s (TFBertForPreTraining + Keras fit, full-vocab logits)")
+    print(f"     ours: {ours:,.1f} sequences/s (Trainer, MLM head on masked positions only), "
+          f"{flops.describe(ours_flops, 1.0, peak)}")
+    print(f"     peer: {peer:,.1f} sequences/s (TFBertForPreTraining + Keras fit, full-vocab logits), "
+          f"{flops.describe(peer_flops, 1.0, peak)}")
     print(f"ratio: {ours / peer:.2f}x")
     argv = " ".join(a for a in sys.argv[1:] if a.startswith("--"))
     print(f"reproduce: python tools/benchmark.py pretraining_step {argv}".rstrip())
-    return {"ours": ours, "peer": peer, "ratio": ours / peer}
+    return {"ours": ours, "peer": peer, "ratio": ours / peer, "matmul_peak_flops": peak,
+            "ours_flop_share": ours_flops / peak, "peer_flop_share": peer_flops / peak}

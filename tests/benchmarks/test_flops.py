@@ -54,3 +54,18 @@ def test_matmul_peak_and_share():
 def test_unknown_head_is_refused(tiny):
     with pytest.raises(ValueError, match="head 'mlm'"):
         flops.forward_flops(tiny, 8, head="mlm")
+
+
+def test_finetune_benchmark_counts_bert_tf_at_its_buckets_and_the_peers_padded():
+    from types import SimpleNamespace
+
+    from bert_tf.benchmarks import finetune
+    from bert_tf.modeling import checkpoints
+
+    config = checkpoints.load_checkpoint_config(finetune._minilm())
+    per_example = finetune.flops_per_example(SimpleNamespace(max_seq_length=64), 40)
+    padded = flops.training_flops(config, [64])
+    assert per_example["hf_padded"] == per_example["keras_hub"] == padded
+    # Rotten Tomatoes sentences are mostly under 48 pieces: buckets cut the work, never add to it.
+    smallest = flops.training_flops(config, [16])
+    assert smallest <= per_example["bert_tf"] < 0.9 * padded
