@@ -380,6 +380,11 @@ SCRIPT_CASES = [
      "error: --model_dir and --export_dir are required"),
     ("build_vocab.py", lambda d: [f"--input_file={d}/none*.txt", f"--output_file={d}/vocab.txt"],
      "error: --input_file {d}/none*.txt matches no file: check the path or glob"),
+    ("export_savedmodel.py", lambda d: [f"--model_dir={d}", f"--export_dir={d}_export", "--quantize=dynamic"],
+     "error: --quantize=dynamic does not apply to --format=saved_model: use one of none, float16"),
+    ("serving_client.py", lambda d: [f"--local_saved_model={d}", "--text=x"],
+     "error: {d} holds no saved_model.pb, model.tflite or fine-tuned model (bert_tf.json): pass a fine-tuning "
+     "--output_dir, an export version directory such as export_dir/1, or a TFLite export directory"),
     ("run_classifier.py", lambda d: ["stray_positional"], None),
 ]
 
