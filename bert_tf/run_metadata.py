@@ -180,6 +180,7 @@ def copy_into_export(model_dir, export_dir, relative_path):
     source = os.path.join(model_dir, FILENAME)
     if not tf.io.gfile.exists(source):
         return None
-    meta = for_export(fileio.read_json(source))
+    meta = for_export(fileio.read_json_object(source, "run metadata", {"flags": (dict, type(None))},
+                                              "delete it or restore it from the training run's output_dir"))
     fileio.write_json(os.path.join(export_dir, relative_path), meta)
     return meta

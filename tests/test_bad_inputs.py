@@ -12,14 +12,17 @@ import subprocess
 import sys
 
 import pytest
+from absl import flags as absl_flags
 
 from bert_tf import distribute
+from bert_tf import flags as flag_groups
 from bert_tf.errors import UserError
 from bert_tf.jobs import classifier, pretraining
 from tests import workloads
 
 DOC = os.path.join(workloads.REPO, "docs", "bad_inputs.md")
-SENTINEL = "previous_results.json"
+# An earlier run's record: it marks out/ as bert_tf's, so only the case's own mistake is refused.
+SENTINEL = "run_metadata.json"
 
 
 def _write(path, data):
@@ -242,7 +245,102 @@ CASES = [
      lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "init_checkpoint": None,
                    "vocab_file": os.path.join(c, "vocab.txt")},
      "pass --init_checkpoint (pretrained weights) or --bert_config_file (train from scratch)"),
+    # ---- flag ranges (absl validators: refused while parsing) ----
+    ("eval_every_negative", "--eval_every_steps=-5",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "eval_every_steps": -5},
+     "--eval_every_steps=-5 must be positive"),
+    ("max_train_examples_negative", "--max_train_examples=-90",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "max_train_examples": -90},
+     "--max_train_examples=-90 must be positive"),
+    ("labels_repeated", "--labels=0,1,1",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "labels": "0,1,1"},
+     "--labels lists '1' twice: give each entry once"),
+    ("epochs_nan", "--num_train_epochs=nan",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "num_train_steps": None, "num_train_epochs": "nan"},
+     "--num_train_epochs=nan must be positive (a finite number)"),
+    ("warmup_above_one", "--warmup_proportion=1.5",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "warmup_proportion": 1.5},
+     "--warmup_proportion=1.5 must be between 0 and 1"),
+    # ---- outputs apart from inputs ----
+    ("output_dir_holds_train_file", "--train_file inside --output_dir",
+     lambda d, c: {"train_file": _tsv(os.path.join(d, "out"), GOOD_TSV)},
+     "--output_dir {d}/out contains --train_file {d}/out/train.tsv: writing it would destroy the input; choose "
+     "another --output_dir"),
+    ("output_dir_is_init_checkpoint", "--output_dir equal to --init_checkpoint",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "init_checkpoint": _model_copy(d, c),
+                   "output_dir": os.path.join(d, "model")},
+     "--output_dir {d}/model is --init_checkpoint {d}/model: writing it would destroy the input; choose another "
+     "--output_dir"),
+    ("output_dir_foreign", "--output_dir a non-empty folder bert_tf did not write",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "output_dir": os.path.dirname(_write_in(d, "thesis/ch1.tex"))},
+     "--output_dir {d}/thesis is a non-empty directory bert_tf did not write (no run_identity.json): choose an "
+     "empty or new --output_dir, or pass --overwrite_output_dir to write into it anyway"),
+    ("output_dir_under_file", "--output_dir below a regular file",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "output_dir": os.path.join(_write_in(d, "a_file"), "run")},
+     "cannot create directory {d}/a_file/run: {d}/a_file is a file: choose a path in a directory"),
+    ("rerun_other_data", "a rerun into --output_dir with another --train_file",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "!earlier": _tsv(d, "sentence\tlabel\nx\tpos\ny\tneg\n", "old.tsv")},
+     "--output_dir {d}/out holds an earlier training run that this one would resume, but the --train_file content "
+     "differs: choose a new --output_dir, or pass --overwrite_output_dir to start over there"),
+    # ---- model config fields ----
+    ("config_heads_zero", "num_attention_heads=0",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "bert_config_file": _config_with(d, c, num_attention_heads=0)},
+     "model config {d}/config.json: num_attention_heads=0 must be a number at least 1: fix the value in the file"),
+    ("config_hidden_string", "hidden_size as a string",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "bert_config_file": _config_with(d, c, hidden_size="64")},
+     "model config {d}/config.json: hidden_size='64' must be a whole number: fix the value in the file"),
+    ("config_unknown_activation", "hidden_act unknown",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "bert_config_file": _config_with(d, c, hidden_act="gelu2")},
+     "model config {d}/config.json: hidden_act='gelu2' is not an activation the encoder knows: use one of gelu, "
+     "gelu_10, gelu_fast, gelu_new, mish, quick_gelu, relu, sigmoid, silu, swish, tanh"),
+    # ---- files of the wrong kind or malformed ----
+    ("train_file_is_directory", "--train_file names a directory",
+     lambda d, c: {"train_file": os.path.dirname(_write_in(d, "train_dir/part1.tsv"))},
+     "data file {d}/train_dir is a directory, not a file: check --train_file/--dev_file/--test_file"),
+    ("vocab_is_directory", "--vocab_file names a directory",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "vocab_file": os.path.dirname(_write_in(d, "v/x"))},
+     "--vocab_file {d}/v is a directory, not a file: point it at a vocab.txt (one WordPiece token per line)"),
+    ("tokenizer_config_malformed", "tokenizer_config.json that is not JSON",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV),
+                   "init_checkpoint": _model_copy(d, c, {"tokenizer_config.json": "{do_lower_case: true"})},
+     "tokenizer config {d}/model/tokenizer_config.json is not valid JSON (Expecting property name enclosed in "
+     "double quotes: line 1 column 2 (char 1)): fix the file or delete it (casing is then read from the vocab)"),
+    ("label_map_malformed", "bert_tf.json whose labels are not a list",
+     lambda d, c: {"do_train": False, "do_eval": True, "dev_file": _tsv(d, GOOD_TSV, "dev.tsv"),
+                   "init_checkpoint": _model_copy(d, c, {"bert_tf.json": '{"task": "classification", "labels": "0,1"}'})},
+     "model metadata {d}/model/bert_tf.json: 'labels' is '0,1', not list or null: restore it from the training "
+     "run's output_dir/model"),
+    ("safetensors_truncated", "model.safetensors cut short",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "init_checkpoint": _safetensors_dir(d, c)},
+     "{d}/st/model.safetensors is not a complete safetensors file (14 bytes; truncated or another format): "
+     "download or convert it again"),
 ]
+
+
+def _write_in(d, relative, text="x"):
+    path = os.path.join(d, relative)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return _write(path, text)
+
+
+def _model_copy(d, tiny_checkpoint, replace=None):
+    """A copy of the tiny checkpoint at d/model, with files of ``replace`` ({name: text}) written over."""
+    import shutil
+
+    path = os.path.join(d, "model")
+    shutil.copytree(tiny_checkpoint, path)
+    for name, text in (replace or {}).items():
+        _write(os.path.join(path, name), text)
+    return path
+
+
+def _safetensors_dir(d, tiny_checkpoint):
+    path = os.path.join(d, "st")
+    os.makedirs(path)
+    for name in ("config.json", "vocab.txt"):
+        _write(os.path.join(path, name), open(os.path.join(tiny_checkpoint, name), "rb").read())
+    _write(os.path.join(path, "model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":\n")
+    return path
 
 
 def _pickle_dir(d):
@@ -258,6 +356,16 @@ def _empty_dir(d):
     os.makedirs(path)
     _write(os.path.join(path, "config.json"), "{}")
     return path
+
+
+def _refusal(call):
+    """The one line a script would print after ``error: `` for ``call``'s refusal: a UserError's message,
+    or a flag value rejected at parsing (absl's prefix dropped as cli.run drops it)."""
+    with pytest.raises((UserError, absl_flags.IllegalFlagValueError)) as error:
+        call()
+    if isinstance(error.value, UserError):
+        return str(error.value)
+    return flag_groups.flag_error_line(error.value)
 
 
 def _snapshot(directory):
@@ -282,6 +390,12 @@ def test_classifier_bad_input(case_id, what, make_flags, expected, tmp_path, tin
              "do_train": True, "num_train_steps": 1, "train_batch_size": 2, "max_seq_length": 32,
              "strategy": "cpu"}
     flags.update(make_flags(d, tiny_checkpoint))
+    if "!earlier" in flags:
+        # An earlier training run into out/, recorded as it starts, with other training data.
+        from bert_tf.jobs import common
+
+        earlier = dict(flags, train_file=flags.pop("!earlier"))
+        common.record_identity(flag_values(classifier.define_flags, workloads.to_argv(earlier)))
     if "!env" in flags:
         env = flags.pop("!env")
         if env is None:
@@ -289,9 +403,7 @@ def test_classifier_bad_input(case_id, what, make_flags, expected, tmp_path, tin
         else:
             monkeypatch.setenv("TF_CONFIG", env)
     before = _snapshot(d)
-    with pytest.raises(UserError) as error:
-        classifier.run(flag_values(classifier.define_flags, workloads.to_argv(flags)))
-    message = str(error.value)
+    message = _refusal(lambda: classifier.run(flag_values(classifier.define_flags, workloads.to_argv(flags))))
     wanted = expected.format(d=d)
     if wanted.endswith("("):
         assert message.startswith(wanted) and message.endswith(
@@ -362,6 +474,79 @@ def test_no_implicit_hub_access(tmp_path, flag_values):
         checkpoints.source_kind("hub:../escape")
 
 
+def test_vacuous_evaluation_is_refused(tmp_path, tiny_checkpoint, flag_values):
+    """A dev set none of whose labels the model predicts would score 0.0 over 0 examples: refused, no results."""
+    d = str(tmp_path)
+    model = _model_copy(d, tiny_checkpoint, {"bert_tf.json": json.dumps(
+        {"task": "classification", "labels": ["0", "1"], "max_seq_length": 16})})
+    dev = _tsv(d, "sentence\tlabel\na fine film .\tpos\na dull film .\tneg\n", "dev.tsv")
+    fv = flag_values(classifier.define_flags, [f"--init_checkpoint={model}", f"--dev_file={dev}", "--do_eval",
+                                               f"--output_dir={d}/out", "--max_seq_length=16", "--strategy=cpu"])
+    assert _refusal(lambda: classifier.run(fv)) == (
+        f"no label of --dev_file {dev} is one the model predicts (its labels include ['pos', 'neg']; the model's: "
+        "['0', '1']): evaluate on data with the trained labels, or train with these")
+    assert not os.path.exists(os.path.join(d, "out", "eval_results.json"))
+
+
+def test_rerun_of_the_same_run_resumes_and_overwrite_starts_over(tmp_path, tiny_checkpoint, flag_values):
+    from bert_tf.jobs import common
+
+    d = str(tmp_path)
+    argv = [f"--init_checkpoint={tiny_checkpoint}", f"--train_file={_tsv(d, GOOD_TSV)}", f"--output_dir={d}/out",
+            "--do_train", "--max_seq_length=16"]
+    first = flag_values(classifier.define_flags, argv)
+    common.prepare_output_dir(first, training=True)
+    common.record_identity(first)
+    _write_in(d, "out/checkpoints/ckpt-3.index")
+    _write_in(d, "out/train_metrics.jsonl", '{"step": 3}\n')
+    # The same run (a longer --num_train_steps does not change what it trains) resumes.
+    common.prepare_output_dir(flag_values(classifier.define_flags, argv + ["--num_train_steps=9"]), training=True)
+    other = flag_values(classifier.define_flags, argv + ["--labels=1,0"])
+    assert _refusal(lambda: common.prepare_output_dir(other, training=True)) == (
+        f"--output_dir {d}/out holds an earlier training run that this one would resume, but --labels was None, now "
+        "['1', '0']: choose a new --output_dir, or pass --overwrite_output_dir to start over there")
+    # --overwrite_output_dir removes the earlier run's training state (ours) and nothing else.
+    _write_in(d, "out/notes.txt", "kept")
+    again = flag_values(classifier.define_flags, argv + ["--labels=1,0", "--overwrite_output_dir"])
+    common.prepare_output_dir(again, training=True)
+    common.record_identity(again)
+    assert sorted(os.listdir(os.path.join(d, "out"))) == ["notes.txt", "run_identity.json"]
+    assert json.load(open(os.path.join(d, "out", "run_identity.json")))["flags"]["labels"] == ["1", "0"]
+
+
+def test_resumed_metrics_log_keeps_one_row_per_step(tmp_path):
+    from bert_tf.training import trainer
+
+    path = _write(tmp_path / "train_metrics.jsonl", "".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n"
+                                                           for s in (8, 16, 16, 24)) + '{"step": 3')
+    trainer._drop_rows_after(str(path), 16)  # a run killed after step 24 resumes from its checkpoint at 16
+    assert [json.loads(line)["step"] for line in open(path)] == [8, 16, 16]
+    trainer._drop_rows_after(str(path), 16)  # nothing past the step: the file stays as it is
+    assert len(open(path).read().splitlines()) == 3
+
+
+def test_corpus_is_never_the_output(tmp_path, flag_values, vocab_file):
+    from bert_tf.data import pretraining as pretraining_data
+
+    corpus = _write(tmp_path / "corpus.txt", "one sentence here .\n\nanother document .\n")
+    fv = flag_values(pretraining_data.define_flags, [f"--input_file={tmp_path}/*.txt", f"--output_file={corpus}",
+                                                     f"--vocab_file={vocab_file}"])
+    assert _refusal(lambda: pretraining_data.run(fv)) == (
+        f"--output_file {corpus} is --input_file {corpus}: writing it would destroy the input; choose another "
+        "--output_file")
+    assert open(corpus).read() == "one sentence here .\n\nanother document .\n"
+
+
+def test_confusion_matrix_draws_labels_matplotlib_would_read_as_math(tmp_path):
+    import numpy as np
+
+    from bert_tf.training import metrics
+
+    path = tmp_path / "cm.png"
+    metrics.save_confusion_matrix_png(np.array([[2, 1], [0, 3]]), ["$x_{$", "a_b^c"], str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_trust_remote_code_is_never_set():
     for root, _, files in os.walk(os.path.join(workloads.REPO, "bert_tf")):
         for name in files:
@@ -380,6 +565,11 @@ SCRIPT_CASES = [
      "error: --model_dir and --export_dir are required"),
     ("build_vocab.py", lambda d: [f"--input_file={d}/none*.txt", f"--output_file={d}/vocab.txt"],
      "error: --input_file {d}/none*.txt matches no file: check the path or glob"),
+    ("run_classifier.py", lambda d: ["--do_train", "--eval_every_steps=-5"],
+     "error: --eval_every_steps=-5 must be positive"),
+    ("build_vocab.py", lambda d: [f"--input_file={_tsv(d, 'a b', 'c.txt')}", f"--output_file={d}/c.txt"],
+     "error: --output_file {d}/c.txt is --input_file {d}/c.txt: writing it would destroy the input; choose another "
+     "--output_file"),
     ("export_savedmodel.py", lambda d: [f"--model_dir={d}", f"--export_dir={d}_export", "--quantize=dynamic"],
      "error: --quantize=dynamic does not apply to --format=saved_model: use one of none, float16"),
     ("serving_client.py", lambda d: [f"--local_saved_model={d}", "--text=x"],

@@ -789,6 +789,7 @@ def define_flags(fv):
     f.DEFINE_bool("dynamic_masking", False,
                   "Write unmasked sequences (no masked_lm_* features); run_pretraining.py --dynamic_masking "
                   "then draws new masks every epoch.", flag_values=fv)
+    flag_groups.check_ranges(fv)
 
 
 def settings_from(flags):
