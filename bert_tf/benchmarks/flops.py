@@ -78,4 +78,5 @@ def utilisation(flops, seconds, peak):
 def describe(flops, seconds, peak, dtype="float32"):
     """'model X GFLOP/s = Y% of the Z GFLOP/s dtype matmul peak' for the benchmarks' output lines."""
     achieved, share = utilisation(flops, seconds, peak)
-    return f"model {achieved / 1e9:.1f} GFLOP/s = {100 * share:.1f}% of the {peak / 1e9:.1f} GFLOP/s {dtype} matmul peak"
+    return (f"model {achieved / 1e9:.1f} GFLOP/s = {100 * share:.1f}% of the {peak / 1e9:.1f} GFLOP/s {dtype} "
+            "matmul peak")

@@ -128,7 +128,7 @@ def _examples(task, path):
     return [e.text for e in examples], [e.label for e in examples]
 
 
-def _init_dir(flags, settings, work):
+def _init_dir(flags, work):
     """An encoder-only Hugging Face directory both recipes start from (vocab beside it): all-MiniLM-L6-v2,
     or under --quick the tiny preset randomly initialised (seed 0) with all-MiniLM-L6-v2's vocabulary."""
     from bert_tf import config as config_lib
@@ -313,6 +313,8 @@ def _plot(table, path):
 def run(flags):
     import bert_tf  # noqa: F401
 
+    import tf_keras
+
     settings = _settings(flags)
     _check(flags, settings)
     fileio.ensure_dir(flags.output_dir)
@@ -320,13 +322,14 @@ def run(flags):
     try:
         peak = flops.matmul_peak("float32", size=512 if flags.quick else 2048)
         print(f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s, cpus {os.cpu_count()}", flush=True)
-        init_dir, config = _init_dir(flags, settings, work)
+        init_dir, config = _init_dir(flags, work)
         runs = []
         for task in flags.tasks:
-            files = {split: _first_sentences(os.path.join(REPO, TASKS[task][split]),
-                                             settings["max_train_examples" if split == "train" else "max_test_examples"],
-                                             os.path.join(work, f"{task}-{split}" + os.path.splitext(TASKS[task][split])[1]))
-                     for split in ("train", "test")}
+            files = {}
+            for split, count in (("train", settings["max_train_examples"]), ("test", settings["max_test_examples"])):
+                source = os.path.join(REPO, TASKS[task][split])
+                files[split] = _first_sentences(source, count, os.path.join(
+                    work, f"{task}-{split}{os.path.splitext(source)[1]}"))
             train_texts, train_labels = _examples(task, files["train"])
             test_texts, test_labels = _examples(task, files["test"])
             tagging = TASKS[task]["job"] == "tagger"
@@ -344,6 +347,8 @@ def run(flags):
                     else:
                         metric, train_seconds, bounds = run_bert_tf(task, cell, seed, settings, files, init_dir, work)
                     wall = time.perf_counter() - started
+                    # 72 models built in one process: drop each one's graph state before the next.
+                    tf_keras.backend.clear_session()
                     padded = flops.padded_lengths(lengths, bounds or [settings["max_seq_length"]])
                     work_flops = settings["num_train_epochs"] * flops.training_flops(config, padded, head, num_labels)
                     _, share = flops.utilisation(work_flops, train_seconds, peak)
