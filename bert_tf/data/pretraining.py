@@ -701,6 +701,9 @@ def check_records(path, max_seq_length, max_predictions_per_seq, dynamic_masking
                         "tools/create_pretraining_data.py --dynamic_masking, or drop the flag")
     if not dynamic_masking and not has_masks:
         raise UserError(f"{path} holds unmasked records (written with --dynamic_masking): pass --dynamic_masking")
+    if dynamic_masking and max_predictions_per_seq > max_seq_length:
+        raise UserError(f"--max_predictions_per_seq={max_predictions_per_seq} exceeds --max_seq_length="
+                        f"{max_seq_length}: a sequence has no more tokens to mask; lower --max_predictions_per_seq")
     if lengths["input_ids"] != max_seq_length:
         raise UserError(f"{path} has sequences of length {lengths['input_ids']} but --max_seq_length="
                         f"{max_seq_length}: pass --max_seq_length={lengths['input_ids']}")
