@@ -66,7 +66,8 @@ def run(flags):
 
     def prepare(split, is_training):
         path = _file(flags, split)
-        examples, skipped = data.read_squad(path, is_training, flags.version_2_with_negative)
+        examples, skipped = data.read_squad(path, is_training, flags.version_2_with_negative,
+                                           encoding=flags.encoding)
         if is_training and flags.max_train_examples:
             examples = examples[: flags.max_train_examples]
         windows, stats = data.convert_examples(examples, setup.tokenizer, flags.max_seq_length, flags.doc_stride,

@@ -98,10 +98,10 @@ def run(flags):
     def predict_tags(split, sentences, source):
         path, stats = data.cached_records(sentences, [source], cache_dir, split, setup.tokenizer,
                                           flags.max_seq_length, label_list)
-        outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size),
         if all(s.tags for s in sentences):
             finetune.check_scorable(f"--{split}_file", source, stats, label_list,
                                     sum(len(s.tags) for s in sentences))
+        outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, flags.eval_batch_size),
                                    len(sentences), keep_features=("label_ids",))
         predicted = data.word_predictions(outputs["label_ids"], outputs["logits"], label_list,
                                           [len(s.words) for s in sentences], fallback)
