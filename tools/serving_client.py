@@ -13,6 +13,7 @@ import bert_tf  # noqa: F401
 from absl import flags
 
 from bert_tf import cli
+from bert_tf.errors import UserError
 from bert_tf.export import client
 
 FLAGS = flags.FLAGS
@@ -37,6 +38,14 @@ flags.DEFINE_bool("json", False, "Print each full prediction as JSON instead of 
 def main(_):
     inputs = {name: list(getattr(FLAGS, name)) for name in ("text", "text_pair", "question", "context")
               if getattr(FLAGS, name)}
+    for name, values in inputs.items():
+        for value in values:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                # Python keeps command-line bytes that are not UTF-8 as lone surrogates.
+                raise UserError(f"--{name} {value.encode('utf-8', 'surrogateescape')!r} is not UTF-8: pass the "
+                                "text in UTF-8 (re-encode it, e.g. with iconv)") from None
     if FLAGS.local_saved_model:
         predictions = client.predict_local(FLAGS.local_saved_model, inputs, FLAGS.signature_name)
     elif FLAGS.protocol == "grpc":
