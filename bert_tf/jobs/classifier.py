@@ -98,22 +98,22 @@ def run(flags):
         (examples, skipped), sources = _examples(flags, "train", flags.train_file)
         if flags.max_train_examples:
             examples = examples[: flags.max_train_examples]
-        if not regression:
         if regression:
             for example in examples:
                 data.float_label(example)  # a word where a number belongs stops the run before any write
+        if not regression:
             label_list = label_list or data.label_list_from(examples)
             unknown = sorted({e.label for e in examples} - set(label_list))
             if unknown:
                 raise UserError(f"training labels {unknown[:5]} are not in --labels {label_list}: add them")
             if len(label_list) < 2:
                 raise UserError(f"the training data has one label ({label_list}): classification needs two or more")
-        train_records, train_stats = data.cached_records(examples, sources, cache_dir, "train", setup.tokenizer,
     if not regression and not label_list:
         raise UserError("the label set is unknown: pass --labels, or an --init_checkpoint fine-tuned by bert_tf")
     # After the training data and labels passed their checks: a refused run writes nothing.
     data_report.report_job_data(flags, setup.tokenizer, flags.task_type, strategy)
     if flags.do_train:
+        train_records, train_stats = data.cached_records(examples, sources, cache_dir, "train", setup.tokenizer,
                                                          flags.max_seq_length, label_list, regression,
                                                          source=_source_settings(flags))
         train_stats["skipped_empty"] = skipped
@@ -146,9 +146,9 @@ def run(flags):
                                                      flags.max_seq_length, label_list, regression,
                                                      source=_source_settings(flags))
         dev_stats["skipped_empty"] = dev_skipped
-
         finetune.check_scorable("--dev_file", dev_sources[0] if dev_sources else flags.tfds_name, dev_stats,
                                 None if regression else label_list, dev_stats["num_examples"])
+
     results = {}
     if flags.do_train:
         eval_fn = (lambda: evaluate(dev_records, dev_stats)) if dev_records else None
@@ -233,10 +233,10 @@ def _predict(flags, setup, trainer, dataset_fn_for, label_list, regression, cach
     path, stats = data.cached_records(examples, sources, cache_dir, "test", setup.tokenizer, flags.max_seq_length,
                                       label_list, regression, source=_source_settings(flags))
     stats["skipped_empty"] = skipped
-    keep = ("label_values",) if regression else ("label_ids",)
     if all(e.label for e in examples):
         finetune.check_scorable("--test_file", sources[0] if sources else flags.tfds_name, stats,
                                 None if regression else label_list, stats["num_examples"])
+    keep = ("label_values",) if regression else ("label_ids",)
     batch_size = flags.predict_batch_size or flags.eval_batch_size
     outputs = finetune.predict(flags, trainer, dataset_fn_for(path, False, batch_size), len(examples),
                                keep_features=keep, batch_size=batch_size)

@@ -278,8 +278,6 @@ class Trainer:
     def _warn_if_long(self, step, num_train_steps, chunk, seconds):
         hours = (num_train_steps - step) * seconds / max(chunk, 1) / 3600
         if hours > self.LONG_RUN_HOURS and self.is_chief:
-        if self.is_chief:
-            _drop_rows_after(os.path.join(self.output_dir, "train_metrics.jsonl"), start_step)
             warn(f"at the measured {seconds / max(chunk, 1):.3g} s/step the remaining {num_train_steps - step} steps "
                  f"take about {hours:.1f} hours: lower --num_train_steps/--num_train_epochs, or use a GPU/TPU "
                  "(--strategy) or --mixed_precision")
@@ -319,6 +317,8 @@ class Trainer:
             if not self.is_chief:
                 tf.io.gfile.rmtree(checkpoint_dir)
         start_step = self.global_step
+        if self.is_chief:
+            _drop_rows_after(os.path.join(self.output_dir, "train_metrics.jsonl"), start_step)
         # The data position is a function of the step: make_dataset starts its pipeline there by
         # arithmetic (distributed iterators cannot be checkpointed on every strategy, and each worker
         # would need its own state). A pipeline that cannot place itself is replayed instead.
@@ -484,24 +484,6 @@ class _SigtermWatch:
         self.trainer = trainer
         self._previous_handler = self._previous_fd = self._thread = None
 
-def _drop_rows_after(path, step):
-    """A resumed run logs again from its checkpoint's step: rows an interrupted run wrote past that step go,
-    so the log keeps one row per step however often the run resumes."""
-    if not tf.io.gfile.exists(path):
-        return
-    with tf.io.gfile.GFile(path) as f:
-        lines = f.read().splitlines(keepends=True)
-    def before(line):
-        try:
-            return json.loads(line).get("step", 0) <= step
-        except ValueError:
-            return False  # a row cut off by the interruption
-
-    kept = [line for line in lines if line.strip() and before(line)]
-    if len(kept) != len(lines):
-        fileio.write_text(path, "".join(kept))
-
-
     def start(self):
         self._previous_handler = signal.signal(signal.SIGTERM, self.trainer._on_sigterm)
         self._read_fd, self._write_fd = os.pipe()
@@ -539,6 +521,24 @@ def _concat_padded(arrays):
     width = max(a.shape[1] for a in arrays)
     padded = [np.pad(a, [(0, 0), (0, width - a.shape[1])] + [(0, 0)] * (a.ndim - 2)) for a in arrays]
     return np.concatenate(padded)
+
+
+def _drop_rows_after(path, step):
+    """A resumed run logs again from its checkpoint's step: rows an interrupted run wrote past that step go,
+    so the log keeps one row per step however often the run resumes."""
+    if not tf.io.gfile.exists(path):
+        return
+    with tf.io.gfile.GFile(path) as f:
+        lines = f.read().splitlines(keepends=True)
+    def before(line):
+        try:
+            return json.loads(line).get("step", 0) <= step
+        except ValueError:
+            return False  # a row cut off by the interruption
+
+    kept = [line for line in lines if line.strip() and before(line)]
+    if len(kept) != len(lines):
+        fileio.write_text(path, "".join(kept))
 
 
 def _next_multiple(step, every):
