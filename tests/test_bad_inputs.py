@@ -537,6 +537,23 @@ def test_corpus_is_never_the_output(tmp_path, flag_values, vocab_file):
     assert open(corpus).read() == "one sentence here .\n\nanother document .\n"
 
 
+def test_dynamic_masking_with_more_predictions_than_tokens(tmp_path, flag_values, vocab_file, tiny_checkpoint,
+                                                           corpus_file):
+    from bert_tf.data import pretraining as pretraining_data
+
+    records = str(tmp_path / "unmasked.tfrecord")
+    pretraining_data.run(flag_values(pretraining_data.define_flags, [
+        f"--input_file={corpus_file}", f"--output_file={records}", f"--vocab_file={vocab_file}", "--dynamic_masking",
+        "--max_seq_length=32", "--dupe_factor=1", "--num_workers=1"]), verbose=False)
+    fv = flag_values(pretraining.define_flags, [f"--input_file={records}", f"--output_dir={tmp_path}/out",
+                                                f"--init_checkpoint={tiny_checkpoint}", "--dynamic_masking",
+                                                "--max_seq_length=32", "--max_predictions_per_seq=40"])
+    assert _refusal(lambda: pretraining.run(fv)) == (
+        "--max_predictions_per_seq=40 exceeds --max_seq_length=32: a sequence has no more tokens to mask; lower "
+        "--max_predictions_per_seq")
+    assert not os.path.exists(tmp_path / "out" / "checkpoints")
+
+
 def test_confusion_matrix_draws_labels_matplotlib_would_read_as_math(tmp_path):
     import numpy as np
 
@@ -575,6 +592,8 @@ SCRIPT_CASES = [
     ("serving_client.py", lambda d: [f"--local_saved_model={d}", "--text=x"],
      "error: {d} holds no saved_model.pb, model.tflite or fine-tuned model (bert_tf.json): pass a fine-tuning "
      "--output_dir, an export version directory such as export_dir/1, or a TFLite export directory"),
+    ("serving_client.py", lambda d: [f"--local_saved_model={d}", "--text=caf\udce9"],  # the bytes caf\xe9
+     "error: --text b'caf\\xe9' is not UTF-8: pass the text in UTF-8 (re-encode it, e.g. with iconv)"),
     ("run_classifier.py", lambda d: ["stray_positional"], None),
 ]
 
