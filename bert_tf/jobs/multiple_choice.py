@@ -29,8 +29,8 @@ def define_flags(fv=absl_flags.FLAGS):
     f.DEFINE_string("question_column", "sent2", "Field put before every ending (SWAG: sent2); empty for none.",
                     flag_values=fv)
     f.DEFINE_string("label_column", "label", "Field holding the index of the right ending.", flag_values=fv)
-
     flag_groups.check_ranges(fv)
+
 
 @run_lock.holding_output_dir
 def run(flags):

@@ -53,8 +53,8 @@ def define_flags(fv=absl_flags.FLAGS):
     f.DEFINE_bool("do_eval", False, "After training, evaluate --max_eval_steps batches of --eval_input_file (default: "
                   "--input_file, as google-research/bert does) into eval_results.json and eval_results.txt.",
                   flag_values=fv)
-
     flag_groups.check_ranges(fv)
+
 
 def _records_dataset(flags, setup, files, is_training, batch_size, context):
     spec = data.feature_spec(flags.max_seq_length, flags.max_predictions_per_seq, flags.dynamic_masking)
@@ -158,7 +158,6 @@ def run(flags):
         raise UserError(f"--max_eval_steps={flags.max_eval_steps} must be positive")
     # Before any TensorFlow op (check_records reads a record): multi-worker collectives are
     # configured at start-up.
-    common.prepare_output_dir(flags, training=flags.do_train)
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)
     compression = "GZIP" if flags.gzip else None
@@ -172,6 +171,8 @@ def run(flags):
                            flags.dynamic_masking, compression)
     if not (flags.do_train or flags.do_eval):
         raise UserError("nothing to do: pass --do_train, --do_eval or both")
+    # After the records matched the flags: their own message is the more precise one.
+    common.prepare_output_dir(flags, training=flags.do_train)
     if flags.do_eval and not eval_files:
         eval_files = files
     fileio.ensure_dir(flags.output_dir)
