@@ -47,7 +47,7 @@ def _numpy(outputs):
 class Predictor:
     """Runs a fine-tuned model on raw text; see the module docstring. Build it with ``from_dir``."""
 
-    def __init__(self, kind, meta, run_signature, host_tokenizer=None):
+    def __init__(self, kind, meta, run_signature):
         self.kind = kind  # "model_dir", "saved_model" or "tflite"
         self.task = meta["task"]
         self.labels = list(meta.get("labels") or [])
@@ -56,7 +56,6 @@ class Predictor:
         text_pair = meta.get("text_pair", "text_pair" in (meta.get("inputs") or []))
         self.inputs = tuple(signatures.text_inputs(self.task, text_pair))
         self._run_signature = run_signature
-        self._host_tokenizer = host_tokenizer
 
     @classmethod
     def from_dir(cls, path, num_threads=None):
@@ -66,10 +65,13 @@ class Predictor:
             raise UserError(f"{path} is not a directory: pass a fine-tuning --output_dir, an export version "
                             "directory such as export_dir/1, or a TFLite export directory")
         path = _latest_version(path)
-        if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
-            return cls._from_saved_model(path)
         if tflite.is_tflite_dir(path):
             return cls._from_tflite(path, num_threads)
+        if num_threads is not None:
+            raise UserError(f"num_threads applies to TFLite exports, and {path} holds none: leave it out (TensorFlow "
+                            "sets its own threads)")
+        if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+            return cls._from_saved_model(path)
         if tf.io.gfile.exists(os.path.join(path, "model")) or tf.io.gfile.exists(os.path.join(path, "bert_tf.json")):
             return cls._from_model_dir(path)
         raise UserError(f"{path} holds no saved_model.pb, {tflite.MODEL_FILE} or fine-tuned model (bert_tf.json): "
@@ -146,7 +148,7 @@ class Predictor:
                 outputs["label"] = labels[outputs["label_id"]].astype(bytes)
             return outputs
 
-        predictor = cls("tflite", meta, run_signature, host_tokenizer=tokenizer)
+        predictor = cls("tflite", meta, run_signature)
         predictor.size_bytes = interpreter.size_bytes
         return predictor
 

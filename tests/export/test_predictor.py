@@ -87,6 +87,8 @@ def test_from_dir_finds_versions_and_refuses_other_directories(predictors, class
         bert_tf.Predictor.from_dir(str(tmp_path))
     with pytest.raises(UserError, match="is not a directory"):
         bert_tf.Predictor.from_dir(str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="num_threads applies to TFLite exports"):
+        bert_tf.Predictor.from_dir(classifier_export, num_threads=1)
     with pytest.raises(UserError, match="batch_size=0 must be positive"):
         predictors[0].predict(["dull"], batch_size=0)
 
