@@ -1,4 +1,7 @@
 """bert_tf: BERT pretraining, fine-tuning, distribution and TF Serving export on TensorFlow."""
+import ast
+import os
+
 from setuptools import find_packages, setup
 
 CORE = [
@@ -26,11 +29,25 @@ CORE = [
     "tensorflow-serving-api>=2.20,<2.22",
 ]
 
+
+def _commands():
+    """tools/__init__.py's COMMANDS, read without importing it (setup.py runs before anything is installed)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools", "__init__.py"), encoding="utf-8") as f:
+        for node in ast.parse(f.read()).body:
+            if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["COMMANDS"]:
+                return ast.literal_eval(node.value)
+    raise RuntimeError("tools/__init__.py defines no COMMANDS")
+
+
 setup(
     name="bert_tf",
     version="0.1.0",
     description="BERT pretraining, fine-tuning, tf.distribute training and TF Serving export",
-    packages=find_packages(include=["bert_tf", "bert_tf.*"]),
+    # tools/ ships as bert_tf_tools, so an installed package has the scripts as console commands.
+    packages=find_packages(include=["bert_tf", "bert_tf.*"]) + ["bert_tf_tools"],
+    package_dir={"bert_tf_tools": "tools"},
+    entry_points={"console_scripts": [f"{command} = bert_tf_tools:{command.replace('-', '_')}"
+                                      for command in _commands()]},
     # keras-nlp 0.32 -> keras-hub 0.32 requires Python 3.11.
     python_requires=">=3.11",
     install_requires=CORE,
