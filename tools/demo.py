@@ -124,7 +124,7 @@ def zh_demo(output_dir):
               f"--output_file={records}", "--max_seq_length=64", "--max_predictions_per_seq=10", "--dupe_factor=2",
               "--do_whole_word_mask", "--pre_segmented", "--num_workers=2")
     print("[3/5] a short pretraining of the tiny preset (L2/H128): the demo's pretraining is a smoke run; "
-          "docs/chinese.md has the recipe that pays")
+          "docs/chinese.md has the longer recipe and what pretraining is worth at this size")
     pretrain_dir = os.path.join(output_dir, "pretrain")
     _run_tool("run_pretraining.py", f"--input_file={records}", f"--vocab_file={vocab}", "--bert_config_file=tiny",
               f"--output_dir={pretrain_dir}", "--max_seq_length=64", "--max_predictions_per_seq=10",
