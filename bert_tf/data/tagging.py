@@ -13,7 +13,8 @@ import tensorflow as tf
 from bert_tf import fileio
 from bert_tf.data import classification, records, text_files
 from bert_tf.errors import UserError
-from bert_tf.modeling.tasks import IGNORE_LABEL
+
+IGNORE_LABEL = -100  # label id of positions the tagging loss and metrics skip (Hugging Face's convention)
 
 # A word whose gold tag is not in the label set: its first piece gets this id, so it is known to be a
 # word start (its prediction is written out) but it is left out of the loss, like IGNORE_LABEL.

@@ -8,8 +8,8 @@ from bert_tf import fileio, run_metadata
 from bert_tf.errors import UserError
 from bert_tf.export import signatures
 from bert_tf.export.signatures import ServingModule
-from bert_tf.jobs.common import model_dir_of
 from bert_tf.modeling import checkpoints, tasks
+from bert_tf.modeling.checkpoints import model_dir_of
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 EXPORT_META = os.path.join("assets.extra", "bert_tf_export.json")

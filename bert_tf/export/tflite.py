@@ -21,6 +21,9 @@ import tensorflow as tf
 
 from bert_tf import fileio, run_metadata
 from bert_tf.errors import UserError
+from bert_tf.export import exporter
+from bert_tf.modeling import lora
+from bert_tf.modeling.checkpoints import model_dir_of
 
 MODEL_FILE = "model.tflite"
 META_FILE = "bert_tf_export.json"
@@ -60,10 +63,6 @@ def convert(model, task, quantize="none"):
 
 def export_tflite(model_dir, export_dir, version=None, max_seq_length=None, quantize="none"):
     """Writes export_dir/<version>/{model.tflite, vocab.txt, bert_tf_export.json}; returns the directory."""
-    from bert_tf.export import exporter
-    from bert_tf.jobs.common import model_dir_of
-    from bert_tf.modeling import lora
-
     if quantize not in QUANTIZE:
         raise UserError(f"--quantize={quantize} is not one of {', '.join(QUANTIZE)} for --format=tflite")
     target = exporter.version_target(export_dir, version)

@@ -11,6 +11,7 @@ from bert_tf import config as config_lib
 from bert_tf import distribute, fileio
 from bert_tf.errors import UserError, warn
 from bert_tf.modeling import checkpoints
+from bert_tf.modeling.checkpoints import model_dir_of
 from bert_tf import tokenization
 from bert_tf.tokenization import HostTokenizer
 from bert_tf.training import optimization
@@ -31,13 +32,6 @@ class ModelSetup:
     seed: int = None
     # --allow_partial_init: start weights the checkpoint lacks from scratch instead of stopping.
     allow_partial_init: bool = False
-
-
-def model_dir_of(path):
-    """A run's output_dir or its model/ subdirectory -> the directory holding the saved model."""
-    if path and tf.io.gfile.exists(os.path.join(path, "model", checkpoints.MODEL_META)):
-        return os.path.join(path, "model")
-    return path
 
 
 def resolve_model(flags):

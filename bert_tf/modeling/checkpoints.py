@@ -24,6 +24,13 @@ from bert_tf.errors import UserError
 MODEL_META = "bert_tf.json"
 
 
+def model_dir_of(path):
+    """A run's output_dir or its model/ subdirectory -> the directory holding the saved model."""
+    if path and tf.io.gfile.exists(os.path.join(path, "model", MODEL_META)):
+        return os.path.join(path, "model")
+    return path
+
+
 def _relative_name(variable_name):
     """'bert_classification/bert/encoder/...:0' -> 'bert/encoder/...' (drops the model's own scope)."""
     name = variable_name.split(":")[0]

@@ -11,6 +11,8 @@ trainer; the trainer alone decides how losses are averaged over replicas.
 import tensorflow as tf
 import tf_keras
 
+from bert_tf.data.tagging import IGNORE_LABEL
+
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -131,9 +133,6 @@ def _with_num_labels(config, num_labels):
     config = copy.deepcopy(config)
     config.num_labels = num_labels
     return config
-
-
-IGNORE_LABEL = -100  # label id of positions the tagging loss and metrics skip (Hugging Face's convention)
 
 
 class TokenTagger(BertTaskModel):

@@ -14,7 +14,7 @@ import re
 import tensorflow as tf
 import tf_keras
 
-from bert_tf.training.optimization import LayerwiseLearningRate
+from bert_tf.training.layerwise import LayerwiseLearningRate
 
 
 class Lamb(LayerwiseLearningRate, tf_keras.optimizers.Optimizer):

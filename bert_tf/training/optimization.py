@@ -1,13 +1,13 @@
 """Optimizers and learning-rate schedules shared by pretraining and every fine-tuning task."""
-import contextlib
 import math
-import re
 
 import tensorflow as tf
 import tf_keras
 
 from bert_tf import fileio
 from bert_tf.errors import UserError
+from bert_tf.training.lamb import Lamb
+from bert_tf.training.layerwise import LayerwiseLearningRate
 
 # BERT's recipe: no weight decay on LayerNorm parameters and biases.
 NO_DECAY = ["LayerNorm", "layer_norm", "bias"]
@@ -140,75 +140,6 @@ def save_schedule_png(schedule, path):
         plt.close(figure)
 
 
-_ENCODER_LAYER = re.compile(r"layer_\._(\d+)/")
-
-
-def layerwise_multiplier(variable_name, decay, num_layers):
-    """The learning-rate factor of one variable under layer-wise decay (Clark et al., ELECTRA).
-
-    Depth counts from the input: embeddings 0, encoder layer i at i + 1, everything above the
-    encoder (pooler, task head) at num_layers + 1 with the full rate. Each step down multiplies
-    by ``decay``, so the lower layers, which hold the most general features, move the least.
-    """
-    layer = _ENCODER_LAYER.search(variable_name)
-    if layer is not None:
-        depth = int(layer.group(1)) + 1
-    elif "embeddings" in variable_name:
-        depth = 0
-    else:
-        depth = num_layers + 1
-    return decay ** (num_layers + 1 - depth)
-
-
-class LayerwiseLearningRate:
-    """Mixin giving each variable its own learning-rate factor, for the update and the weight decay.
-
-    Safe under XLA: tf_keras traces the jit-compiled update once per variable (keyed by its id),
-    so the factor read while tracing is that variable's own.
-    """
-
-    def configure_layerwise_decay(self, decay, num_layers):
-        self._layerwise = (decay, num_layers) if decay != 1.0 else None
-        self._lr_factor = None
-
-    def lr_multiplier(self, variable):
-        layerwise = getattr(self, "_layerwise", None)
-        return 1.0 if layerwise is None else layerwise_multiplier(variable.name, *layerwise)
-
-    @property
-    def learning_rate(self):
-        rate = super().learning_rate
-        factor = getattr(self, "_lr_factor", None)
-        return rate if factor is None else rate * factor
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        tf_keras.optimizers.Optimizer.learning_rate.fset(self, value)
-
-    @contextlib.contextmanager
-    def _rate_of(self, variable):
-        self._lr_factor = self.lr_multiplier(variable)
-        try:
-            yield
-        finally:
-            self._lr_factor = None
-
-    # The base's per-variable entry point (eager, graph and XLA paths all pass through it), so
-    # subclasses keep their own update_step untouched.
-    def _update_step(self, gradient, variable):
-        if getattr(self, "_layerwise", None) is None:
-            return super()._update_step(gradient, variable)
-        with self._rate_of(variable):
-            super()._update_step(gradient, variable)
-
-    def _apply_weight_decay(self, variables):
-        if getattr(self, "_layerwise", None) is None:
-            return super()._apply_weight_decay(variables)
-        for variable in variables:
-            with self._rate_of(variable):
-                super()._apply_weight_decay([variable])
-
-
 class AdamW(LayerwiseLearningRate, tf_keras.optimizers.AdamW):
     """tf_keras AdamW with per-variable learning-rate factors (layer-wise decay)."""
 
@@ -233,8 +164,6 @@ def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_de
                     epsilon=epsilon)
         opt.exclude_from_weight_decay(var_names=NO_DECAY)
     elif optimizer == "lamb":
-        from bert_tf.training.lamb import Lamb
-
         opt = Lamb(learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
                    epsilon=epsilon, exclude_from_weight_decay=NO_DECAY, exclude_from_layer_adaptation=NO_DECAY)
     else:

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from bert_tf.errors import UserError
-from bert_tf.training import optimization
+from bert_tf.training import layerwise, optimization
 
 
 def test_schedule_warms_up_then_decays_linearly_to_zero():
@@ -115,7 +115,7 @@ def test_layerwise_multipliers_follow_depth_from_the_input():
              "m/bert/pooler/dense/kernel:0": 1.0,
              "m/classifier/kernel:0": 1.0}
     for name, expected in names.items():
-        assert optimization.layerwise_multiplier(name, 0.5, num_layers=3) == expected, name
+        assert layerwise.layerwise_multiplier(name, 0.5, num_layers=3) == expected, name
 
 
 @pytest.mark.parametrize("optimizer,jit", [("adamw", False), ("adamw", True), ("lamb", False)])
