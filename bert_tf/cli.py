@@ -3,7 +3,8 @@ import sys
 
 from absl import app, logging
 
-from bert_tf import log_file
+from bert_tf import fileio, log_file
+from bert_tf import flags as flag_groups
 from bert_tf.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -19,8 +20,6 @@ def _guarded(main):
             print(f"error: {error}", file=sys.stderr, flush=True)
             sys.exit(EXIT_USER_ERROR)
         except Exception as error:  # noqa: BLE001  (only storage failures are answered; the rest re-raise)
-            from bert_tf import fileio
-
             message = fileio.storage_error_message(error)
             if message is None:
                 raise
@@ -34,8 +33,6 @@ def _parse_flags(argv):
     """absl's parsing, except that a rejected flag value (out of range, wrong type) is one
     ``error:`` line with exit code 2 like every other expected error."""
     from absl import flags as absl_flags
-
-    from bert_tf import flags as flag_groups
 
     try:
         return absl_flags.FLAGS(argv)
@@ -53,8 +50,6 @@ def print_help(doc=None, fv=None):
     """The script's docstring and its own flags, grouped, with defaults (bert_tf.flags.help_text)."""
     from absl import flags as absl_flags
 
-    from bert_tf import flags as flag_groups
-
     doc = doc if doc is not None else getattr(sys.modules.get("__main__"), "__doc__", None)
     print(flag_groups.help_text(fv or absl_flags.FLAGS, doc))
 
@@ -69,8 +64,6 @@ def run(main, doc=None):
         print_help(doc)
         sys.exit(0)
     from absl import flags as absl_flags
-
-    from bert_tf import flags as flag_groups
 
     flag_groups.check_ranges(absl_flags.FLAGS)
     logging.set_verbosity(logging.WARNING)

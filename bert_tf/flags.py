@@ -14,6 +14,7 @@ import textwrap
 from absl import flags
 
 from bert_tf import distribute
+from bert_tf.training import optimization
 
 HELP_GROUPS = ("data", "model", "training", "distribution", "output", "task")
 # Flag name -> help group, filled as the define_* functions run (first group wins).
@@ -208,8 +209,6 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
 @_grouped("training")
 def define_schedule_flags(fv=flags.FLAGS):
     """The learning-rate schedule after warmup; unset knobs take the defaults in training/optimization.py."""
-    from bert_tf.training import optimization
-
     flags.DEFINE_enum("lr_schedule", None, list(optimization.SCHEDULES),
                       "Learning rate after the linear warmup (default: linear). linear and polynomial decay to "
                       "--lr_end at the last step, polynomial as (1 - progress)**--lr_power; cosine follows half a "

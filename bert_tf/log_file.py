@@ -17,6 +17,9 @@ import traceback
 
 from absl import flags
 
+from bert_tf import fileio
+from bert_tf.errors import UserError
+
 PROGRESS_EVERY_S = 30.0
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -129,9 +132,6 @@ def mirrored_console(path):
         yield
         return
     import tensorflow as tf
-
-    from bert_tf import fileio
-    from bert_tf.errors import UserError
 
     parent = path.rstrip("/").rsplit("/", 1)[0] if "/" in path.rstrip("/") else ""
     if parent:

@@ -27,7 +27,8 @@ import tensorflow as tf
 
 from bert_tf import fileio
 from bert_tf.errors import UserError
-from bert_tf.export import signatures, tflite
+from bert_tf.export import exporter, signatures, tflite
+from bert_tf.tokenization import HostTokenizer
 
 EXPORT_META = os.path.join("assets.extra", "bert_tf_export.json")
 
@@ -103,8 +104,6 @@ class Predictor:
 
     @classmethod
     def _from_model_dir(cls, path):
-        from bert_tf.export import exporter
-
         model, meta = exporter.load_for_export(path)
         module = exporter.serving_module(model, meta)
         text_function = module.text_function()
@@ -124,8 +123,6 @@ class Predictor:
 
     @classmethod
     def _from_tflite(cls, path, num_threads=None):
-        from bert_tf.tokenization import HostTokenizer
-
         meta = fileio.read_json(os.path.join(path, tflite.META_FILE))
         interpreter = tflite.Interpreter(os.path.join(path, tflite.MODEL_FILE), num_threads=num_threads)
         tokenizer = HostTokenizer(os.path.join(path, "vocab.txt"), meta["do_lower_case"])

@@ -17,6 +17,8 @@ import sys
 import tensorflow as tf
 
 from bert_tf import fileio
+from bert_tf.modeling import checkpoints
+from bert_tf.training import optimization
 
 FILENAME = "run_metadata.json"
 # Flags naming files a job reads as data (comma-separated globs for the pretraining records).
@@ -131,8 +133,6 @@ def final_metrics(results):
 
 def collect(flags, results, started, labels=None):
     """The metadata dict (see the module docstring)."""
-    from bert_tf.training import optimization
-
     meta = {"command": shlex.join(sys.argv), "flags": changed_flags(flags), "input_files": input_files(flags),
             "labels": {str(i): label for i, label in enumerate(labels)} if labels else None,
             "packages": package_versions(), "git": git_commit(), "started": started, "finished": now(),
@@ -150,7 +150,6 @@ def write(flags, results, started, is_chief=True, labels=None):
     """
     if not is_chief:
         return None
-    from bert_tf.modeling import checkpoints
 
     meta = collect(flags, results, started, labels)
     fileio.write_json(os.path.join(flags.output_dir, FILENAME), meta)

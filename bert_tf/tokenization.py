@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from bert_tf import fileio
+from bert_tf.data import text_files
 from bert_tf.errors import UserError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -103,8 +104,6 @@ def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, 
     tokenizer can produce them, since an ideograph never continues a word.
     """
     from tokenizers import BertWordPieceTokenizer
-
-    from bert_tf.data import text_files
 
     if vocab_size < len(SPECIAL_TOKENS) + 1:
         raise UserError(f"--vocab_size={vocab_size} is too small: use at least {len(SPECIAL_TOKENS) + 1}")

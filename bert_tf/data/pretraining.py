@@ -43,6 +43,7 @@ import tensorflow as tf
 from bert_tf import fileio
 from bert_tf.data import records, text_files
 from bert_tf.errors import UserError
+from bert_tf.tokenization import HostTokenizer
 from bert_tf.training import progress
 
 DOCS_PER_TASK = 64
@@ -805,8 +806,6 @@ def settings_from(flags):
 
 def run(flags, verbose=True):
     """The create_pretraining_data job; returns its statistics."""
-    from bert_tf.tokenization import HostTokenizer
-
     if not flags.input_file:
         raise UserError("--input_file is required: comma-separated text files or globs")
     if not flags.output_file:

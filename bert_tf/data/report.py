@@ -20,7 +20,8 @@ import os
 
 import numpy as np
 
-from bert_tf import errors, fileio
+from bert_tf import distribute, errors, fileio
+from bert_tf.data import classification, multiple_choice, squad, tagging
 
 REPORT_JSON = "data_report.json"
 REPORT_PNG = "data_report.png"
@@ -55,8 +56,6 @@ def _encoding(flags):
 
 
 def _classification(flags, split, path):
-    from bert_tf.data import classification
-
     examples, skipped = classification.read_examples(path, flags.text_column, flags.text_pair_column,
                                                      flags.label_column, require_label=False, **_encoding(flags))
     rows = [Row((e.text,) if e.text_pair is None else (e.text, e.text_pair), [e.label] if e.label else [])
@@ -65,15 +64,11 @@ def _classification(flags, split, path):
 
 
 def _tagging(flags, split, path):
-    from bert_tf.data import tagging
-
     sentences = tagging.read_conll(path, require_tags=False, **_encoding(flags))
     return Split(split, path, [Row((" ".join(s.words),), list(s.tags or [])) for s in sentences])
 
 
 def _squad(flags, split, path):
-    from bert_tf.data import squad
-
     examples, _ = squad.read_squad(path, False, flags.version_2_with_negative, **_encoding(flags))
     rows = []
     for e in examples:
@@ -83,8 +78,6 @@ def _squad(flags, split, path):
 
 
 def _multiple_choice(flags, split, path):
-    from bert_tf.data import multiple_choice
-
     examples = multiple_choice.read_examples(path, flags.context_column, flags.question_column, flags.label_column,
                                              require_label=False, **_encoding(flags))
     return Split(split, path, [Row((e.context, *e.endings), [] if e.label is None else [str(e.label)],
@@ -264,8 +257,6 @@ def print_report(report, prefix=""):
 def report_job_data(flags, tokenizer, task, strategy=None):
     """What every fine-tuning job runs first: the report of its data files into --output_dir (the chief
     writes and prints)."""
-    from bert_tf import distribute
-
     splits = read_splits(flags, task)
     if not splits:
         return None

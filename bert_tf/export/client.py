@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 from bert_tf.errors import UserError
+from bert_tf.predictor import Predictor
 
 REQUEST_FORMATS = ("instances", "inputs")
 
@@ -42,8 +43,6 @@ def _check_inputs(inputs):
 def predict_local(path, inputs, signature="serving_default"):
     """Runs ``inputs`` ({name: [strings]}) in-process through ``bert_tf.Predictor`` on ``path``: an
     export version directory, a TFLite export or a fine-tuned model directory."""
-    from bert_tf.predictor import Predictor
-
     _check_inputs(inputs)
     return _rows({name: _plain(value) for name, value in Predictor.from_dir(path).run(inputs, signature).items()})
 

@@ -7,8 +7,9 @@ import tensorflow as tf
 from bert_tf import fileio, run_metadata
 from bert_tf.errors import UserError
 from bert_tf.export import signatures
+from bert_tf.export.quantize import Float16Weights
 from bert_tf.export.signatures import ServingModule
-from bert_tf.modeling import checkpoints, tasks
+from bert_tf.modeling import checkpoints, registry
 from bert_tf.modeling.checkpoints import model_dir_of
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -38,7 +39,7 @@ def load_task_model(model_dir):
     if task not in signatures.TEXT_INPUTS:
         raise UserError(f"{model_dir} holds a {task!r} model; export supports {', '.join(signatures.TEXT_INPUTS)}")
     config = checkpoints.load_checkpoint_config(model_dir)
-    model = tasks.build_task_model(task, config, num_labels=len(meta.get("labels") or [None]))
+    model = registry.build_task_model(task, config, num_labels=len(meta.get("labels") or [None]))
     model.build_with_dummies()
     checkpoints.load_weights(model, model_dir, strict_heads=True)
     return model, meta, model_dir
@@ -94,8 +95,6 @@ def serving_module(model, meta, quantize="none"):
     """The ServingModule an export saves (and ``bert_tf.Predictor`` runs in memory for a model directory)."""
     float16_weights = None
     if quantize == "float16":
-        from bert_tf.export.quantize import Float16Weights
-
         float16_weights = Float16Weights(model)
     module = ServingModule(model, meta["task"], meta["vocab_file"], meta["do_lower_case"], meta["max_seq_length"],
                            labels=meta.get("labels"), text_pair=meta.get("text_pair", False),

@@ -21,6 +21,7 @@ import types
 
 import tensorflow as tf
 
+from bert_tf.modeling import lora
 from bert_tf.tokenization import GraphTokenizer, truncated_lengths
 
 IDS_SIGNATURE = [tf.TensorSpec([None, None], tf.int32, name=n)
@@ -72,8 +73,6 @@ class ServingModule(tf.Module):
                  float16_weights=None):
         super().__init__(name="bert_tf_serving")
         text_inputs(task)  # rejects tasks without signatures before anything is traced
-        from bert_tf.modeling import lora
-
         lora.merge_lora(model)  # a live LoRA model exports as plain dense kernels (no-op otherwise)
         # The Keras model itself stays untracked (saving would trace all its Keras call functions,
         # slowly, for nothing); its variables are tracked so the signatures can capture them.

@@ -8,9 +8,9 @@ import tensorflow as tf
 import tf_keras
 
 from bert_tf import config as config_lib
-from bert_tf import distribute, fileio
+from bert_tf import distribute, fileio, run_metadata
 from bert_tf.errors import UserError, warn
-from bert_tf.modeling import checkpoints
+from bert_tf.modeling import checkpoints, lora
 from bert_tf.modeling.checkpoints import model_dir_of
 from bert_tf import tokenization
 from bert_tf.tokenization import HostTokenizer
@@ -208,8 +208,6 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
 
 def load_init(model, setup):
     """Model builder helper: build, load the starting checkpoint if any, then apply LoRA/freezing."""
-    from bert_tf.modeling import lora
-
     model.build_with_dummies()
     if setup.init_checkpoint:
         checkpoints.load_weights(model, setup.init_checkpoint, allow_partial_init=setup.allow_partial_init)
@@ -260,8 +258,6 @@ def _input_paths(flags):
 
 def run_identity(flags):
     """{flags: IDENTITY_FLAGS' values, files: {flag: [[name, bytes, sha256 or None]]}} of a training run."""
-    from bert_tf import run_metadata
-
     settings = {}
     for name in IDENTITY_FLAGS:
         value = getattr(flags, name, None)

@@ -14,7 +14,7 @@ from absl import flags as absl_flags
 from bert_tf import config as config_lib
 from bert_tf import fileio, tokenization
 from bert_tf.errors import UserError
-from bert_tf.modeling import checkpoints, tasks
+from bert_tf.modeling import checkpoints, keras_hub_format, registry, tasks
 from bert_tf.modeling.pretraining import BertPretrainingModel
 
 OUTPUT_FORMATS = ("hf", "keras_hub")
@@ -49,7 +49,7 @@ def _model_for(source, state, config):
         meta = checkpoints.read_model_meta(directory)
     task = (meta or {}).get("task")
     if task and task not in ("encoder", "pretraining"):
-        return tasks.build_task_model(task, config, num_labels=len(meta.get("labels") or [None])), meta
+        return registry.build_task_model(task, config, num_labels=len(meta.get("labels") or [None])), meta
     if any(name.startswith("mlm___cls/") for name in state):
         return BertPretrainingModel(config), meta
     return tasks.BertTaskModel(config), meta
@@ -66,8 +66,6 @@ def _probe_features(config, seed=0):
 
 def _write_keras_hub(model, flags, vocab_file, lower, meta):
     """Writes the preset, loads it back with keras-hub and measures its encoder against ours."""
-    from bert_tf.modeling import keras_hub_format
-
     if not vocab_file:
         raise UserError("a keras-hub preset needs the vocabulary: pass --vocab_file")
     keras_hub_format.write_preset(model, flags.output_dir, vocab_file, lower, meta=meta)

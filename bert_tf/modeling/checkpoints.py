@@ -18,10 +18,11 @@ import re
 import tensorflow as tf
 from absl import logging
 
-from bert_tf import fileio
+from bert_tf import config as config_lib
+from bert_tf import fileio, tokenization
 from bert_tf.errors import UserError
-
-MODEL_META = "bert_tf.json"
+from bert_tf.modeling import keras_hub_format, lora, model_garden
+from bert_tf.modeling.names import MODEL_META, _relative_name
 
 
 def model_dir_of(path):
@@ -29,12 +30,6 @@ def model_dir_of(path):
     if path and tf.io.gfile.exists(os.path.join(path, "model", MODEL_META)):
         return os.path.join(path, "model")
     return path
-
-
-def _relative_name(variable_name):
-    """'bert_classification/bert/encoder/...:0' -> 'bert/encoder/...' (drops the model's own scope)."""
-    name = variable_name.split(":")[0]
-    return name.split("/", 1)[1] if "/" in name else name
 
 
 HUB_PREFIX = "hub:"
@@ -54,8 +49,6 @@ def _find_tf_prefix(path):
 
 
 def _tf_checkpoint_kind(prefix):
-    from bert_tf.modeling import model_garden
-
     try:
         names = [name for name, _ in tf.train.list_variables(prefix)]
     except (tf.errors.OpError, ValueError) as error:
@@ -84,8 +77,6 @@ def source_kind(source):
     """
     if hub_id(source):
         return "hub"
-    from bert_tf.modeling import keras_hub_format
-
     if tf.io.gfile.isdir(source):
         if tf.io.gfile.exists(os.path.join(source, "tf_model.h5")):
             return "hf_tf"
@@ -178,11 +169,7 @@ def load_checkpoint_config(source):
     """The BertConfig of a source, whatever its format."""
     kind = source_kind(source)
     if kind == "keras_hub":
-        from bert_tf.modeling import keras_hub_format
-
         return keras_hub_format.bert_config(local_source(source))
-    from bert_tf import config as config_lib
-
     config = config_lib.load_bert_config(checkpoint_config_path(source))
     if kind in ("tf1", "tf2") and config.hidden_act == "gelu":
         # google-research/bert and the Model Garden compute "gelu" as the tanh approximation;
@@ -292,29 +279,13 @@ def read_state(source):
         if kind in ("safetensors", "hub"):
             return _safetensors_state(local)
         if kind == "keras_hub":
-            from bert_tf.modeling import keras_hub_format
-
             return keras_hub_format.read_state(local)
         if kind == "tf2":
-            from bert_tf.modeling import model_garden
-
             return model_garden.read_state(_find_tf_prefix(local))
         return _tf1_state(_find_tf_prefix(local))
     except (OSError, ValueError, tf.errors.OpError) as error:
         raise UserError(f"cannot read --init_checkpoint {source} ({str(error).strip().splitlines()[0][:160]}): "
                         "check that the files are complete") from None
-
-
-def fold_heads(name, value):
-    """Per-head attention weights ([hidden, heads, size] and the like, as EinsumDense stores them)
-    -> the dense [in, out] layout of ``name``."""
-    if re.search(r"attention/self/(query|key|value)/kernel$", name):
-        return value.reshape(value.shape[0], -1)
-    if re.search(r"attention/self/(query|key|value)/bias$", name):
-        return value.reshape(-1)
-    if name.endswith("attention/output/dense/kernel"):
-        return value.reshape(-1, value.shape[-1])
-    return value
 
 
 def _is_encoder(name):
@@ -397,8 +368,6 @@ def save_hf(model, output_dir, vocab_file=None, do_lower_case=True, meta=None):
     hf_model = model.hf_class(model.config)
     hf_model.build_in_name_scope()
     values = {_relative_name(v.name): v for v in model.weights}
-    from bert_tf.modeling import lora
-
     # LoRA models save W + (alpha/r) A B under W's name: plain BERT weights, no LoRA variables.
     values.update({_relative_name(v.name): merged for v, merged in lora.merged_kernels(model)})
     for variable in hf_model.weights:
@@ -442,8 +411,6 @@ def tokenizer_settings(source):
     if not hub_id(source) and not tf.io.gfile.exists(source) and not _find_tf_prefix(source):
         return None, None
     model_dir = _directory_of(source)
-    from bert_tf.modeling import keras_hub_format
-
     if keras_hub_format.is_preset(model_dir):
         return keras_hub_format.tokenizer_settings(model_dir)
     vocab = os.path.join(model_dir, "vocab.txt")

@@ -18,8 +18,9 @@ import re
 
 import tensorflow as tf
 
-from bert_tf import fileio
+from bert_tf import fileio, tokenization
 from bert_tf.errors import UserError
+from bert_tf.modeling.names import MODEL_META, _relative_name, fold_heads
 
 _CLASS = "BertBackbone"
 _VOCAB = os.path.join("assets", "tokenizer", "vocabulary.txt")
@@ -116,8 +117,6 @@ def _load_backbone(directory):
 
 def read_state(directory):
     """{our variable name: array}; variables without a counterpart keep their keras-hub path."""
-    from bert_tf.modeling.checkpoints import fold_heads
-
     backbone = _load_backbone(directory)
     state = {}
     for variable in backbone.weights:
@@ -142,9 +141,6 @@ def write_preset(model, output_dir, vocab_file, do_lower_case, meta=None):
     whatever its ``from_preset`` expects.
     """
     import keras_hub
-
-    from bert_tf import tokenization
-    from bert_tf.modeling.checkpoints import MODEL_META, _relative_name
 
     config = model.config
     check_convertible(config)

@@ -11,6 +11,8 @@ into the kernels in place and removes the wrappers.
 import tensorflow as tf
 import tf_keras
 
+from bert_tf.errors import UserError
+
 PROJECTIONS = ("query", "value")
 
 
@@ -93,8 +95,6 @@ def freeze_encoder(model):
 def apply_peft(model, lora_rank=0, lora_alpha=16.0, freeze=False, seed=None):
     """The ``--lora_rank``/``--lora_alpha``/``--freeze_encoder`` settings applied to a built model."""
     if lora_rank and freeze:
-        from bert_tf.errors import UserError
-
         raise UserError("--lora_rank and --freeze_encoder exclude each other: LoRA already freezes the encoder "
                         "and trains A/B plus the head; pick one")
     if lora_rank:

@@ -17,6 +17,8 @@ import re
 
 import tensorflow as tf
 
+from bert_tf.modeling.names import fold_heads
+
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 # Where the encoder object sits: checkpoint_items' "encoder", or the whole pretrainer's attribute.
 _ENCODER_ROOTS = ("encoder/", "model/encoder_network/", "encoder_network/", "model/encoder/")
@@ -103,8 +105,6 @@ def _encoder_name(rest):
 def read_state(prefix):
     """{our variable name: array} from a Model Garden BERT checkpoint; names it cannot place are
     kept as they are, so the loader can report them."""
-    from bert_tf.modeling.checkpoints import fold_heads
-
     reader = tf.train.load_checkpoint(prefix)
     names = [name[: -len(_SUFFIX)] for name in reader.get_variable_to_shape_map() if name.endswith(_SUFFIX)]
     encoder = {}

@@ -98,25 +98,6 @@ class SequenceClassifier(BertTaskModel):
         return {"accuracy": (tf.cast(tf.equal(predictions, labels), tf.float32), None)}
 
 
-def build_task_model(task, config, num_labels=None):
-    """The model for a task name as stored in a model directory's ``bert_tf.json``."""
-    if task == "classification":
-        return SequenceClassifier(config, num_labels=num_labels)
-    if task == "regression":
-        return SequenceClassifier(config, num_labels=1, regression=True)
-    if task == "pretraining":
-        from bert_tf.modeling.pretraining import BertPretrainingModel
-
-        return BertPretrainingModel(config)
-    if task == "tagging":
-        return TokenTagger(config, num_labels=num_labels)
-    if task == "squad":
-        return SpanQA(config)
-    if task == "multiple_choice":
-        return MultipleChoice(config, num_choices=num_labels)
-    raise ValueError(f"unknown task {task!r}")
-
-
 def _head_dropout_rate(config):
     rate = getattr(config, "classifier_dropout", None)
     return config.hidden_dropout_prob if rate is None else rate

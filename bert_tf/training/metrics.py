@@ -14,6 +14,8 @@ import seqeval.metrics
 import seqeval.scheme
 import sklearn.metrics
 
+from bert_tf import fileio
+
 
 def confusion_matrix(labels, predictions, num_classes):
     return sklearn.metrics.confusion_matrix(labels, predictions, labels=np.arange(num_classes)).astype(np.int64)
@@ -97,8 +99,6 @@ def save_confusion_matrix_png(matrix, label_names, path, title="Confusion matrix
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from bert_tf import fileio
 
     size = max(4, 0.6 * len(label_names) + 2)
     figure, axes = plt.subplots(figsize=(size, size))

@@ -6,7 +6,7 @@ import tensorflow as tf
 import tf_keras
 from transformers import BertConfig
 
-from bert_tf.modeling import checkpoints, tasks
+from bert_tf.modeling import checkpoints, registry
 from bert_tf.modeling.pretraining import BertPretrainingModel
 
 VOCAB = 50
@@ -45,7 +45,7 @@ def test_names_match_tf_bert_for_pretraining_and_decoder_is_tied(config):
     assert "nsp___cls/seq_relationship/kernel" in ours
     # Tied: the vocab projection has no weight of its own, only an output bias.
     assert [n for n in ours if n.startswith("mlm___cls") and "transform" not in n] == ["mlm___cls/predictions/bias"]
-    assert tasks.build_task_model("pretraining", config).hf_class_name == "TFBertForPreTraining"
+    assert registry.build_task_model("pretraining", config).hf_class_name == "TFBertForPreTraining"
 
 
 def test_gathered_logits_equal_tf_bert_for_pretraining_after_save(tmp_path, config):

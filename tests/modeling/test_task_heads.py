@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 from transformers import BertConfig
 
-from bert_tf.modeling import checkpoints, tasks
+from bert_tf.modeling import checkpoints, registry, tasks
 
 CONFIG = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
               max_position_embeddings=32)
@@ -16,7 +16,7 @@ def config():
 
 @pytest.mark.parametrize("task, num_labels", [("tagging", 5), ("squad", None), ("multiple_choice", 3)])
 def test_variables_match_the_hugging_face_class(task, num_labels):
-    model = tasks.build_task_model(task, config(), num_labels).build_with_dummies()
+    model = registry.build_task_model(task, config(), num_labels).build_with_dummies()
     hf_model = model.hf_class(model.config)
     hf_model.build_in_name_scope()
     names = {checkpoints._relative_name(v.name): tuple(v.shape) for v in model.weights}
@@ -84,9 +84,9 @@ def test_multiple_choice_scores_each_choice_like_the_flattened_batch():
 @pytest.mark.parametrize("task, num_labels", [("tagging", 4), ("squad", None)])
 def test_save_hf_then_load_weights_round_trip(tmp_path, task, num_labels):
     tf.random.set_seed(1)
-    model = tasks.build_task_model(task, config(), num_labels).build_with_dummies()
+    model = registry.build_task_model(task, config(), num_labels).build_with_dummies()
     path = checkpoints.save_hf(model, str(tmp_path / task), meta={"task": task})
-    reloaded = tasks.build_task_model(task, config(), num_labels).build_with_dummies()
+    reloaded = registry.build_task_model(task, config(), num_labels).build_with_dummies()
     assert checkpoints.load_weights(reloaded, path) == []
     inputs = features()
     for key, value in model(inputs).items():

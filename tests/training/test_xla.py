@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 from transformers import BertConfig
 
-from bert_tf.modeling import tasks
+from bert_tf.modeling import registry, tasks
 from bert_tf.training import optimization
 from bert_tf.training.trainer import Trainer
 
@@ -53,7 +53,7 @@ def _features(task, rng):
     return features
 
 
-# Every task build_task_model knows; a task that fails to build fails its test rather than dropping out.
+# Every task registry.build_task_model knows; a task that fails to build fails its test rather than dropping out.
 TASKS = ("classification", "regression", "tagging", "squad", "multiple_choice", "pretraining")
 
 
@@ -66,7 +66,7 @@ def test_train_and_eval_steps_compile_with_xla(task, tmp_path):
     strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
 
     def model_fn():
-        model = tasks.build_task_model(task, _config(), num_labels=3)
+        model = registry.build_task_model(task, _config(), num_labels=3)
         model.build_with_dummies()
         return model
 
