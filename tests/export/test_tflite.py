@@ -79,18 +79,19 @@ def test_dynamic_int8_keeps_labels_at_a_quarter_of_the_size(float32_dir, tmp_pat
     config.initializer_range = 0.1
     tf_keras.utils.set_random_seed(5)
     model = SequenceClassifier(config, num_labels=len(LABELS)).build_with_dummies()
-    # The head reads the direction in which these sentences' vectors differ most: label 0 above
-    # the mean along it, 1 below, 2 near it (one standard deviation = 10 logits), so every label
-    # has sentences.
+    # The head reads the direction in which these sentences' vectors differ most and cuts it at its
+    # tertiles: label 1 below the first, 2 between, 0 above the second, so each label gets a third
+    # of the sentences whatever random state earlier tests left behind (one standard deviation of
+    # the projection = 10 logits).
     pooled = model.encode(features, False).pooler_output.numpy()
-    centred = pooled - pooled.mean(axis=0)
-    direction = np.linalg.svd(centred, full_matrices=False)[2][0]
-    scale = 10.0 / (centred @ direction).std()
-    offset = scale * (pooled.mean(axis=0) @ direction)
+    direction = np.linalg.svd(pooled - pooled.mean(axis=0), full_matrices=False)[2][0]
+    projection = pooled @ direction
+    scale = 10.0 / projection.std()
+    lower, upper = scale * np.quantile(projection, [1 / 3, 2 / 3])
     kernel = next(v for v in model.trainable_weights if "classifier" in v.name and v.shape.rank == 2)
     bias = next(v for v in model.trainable_weights if "classifier" in v.name and v.shape.rank == 1)
     kernel.assign(np.stack([direction * scale, -direction * scale, np.zeros_like(direction)], axis=1))
-    bias.assign([-offset, offset, 5.0])
+    bias.assign([-upper, lower, 0.0])
     model_dir = checkpoints.save_hf(model, str(tmp_path / "model"), vocab_file=vocab_file, do_lower_case=True,
                                     meta={"task": "classification", "labels": LABELS, "max_seq_length": MAX_SEQ_LENGTH})
     reference = model(features, training=False)["probabilities"].numpy()
