@@ -9,6 +9,7 @@ import tf_keras
 
 from bert_tf import config as config_lib
 from bert_tf import distribute, fileio, run_metadata
+from bert_tf.data import report
 from bert_tf.errors import UserError, warn
 from bert_tf.modeling import checkpoints, lora
 from bert_tf.modeling.checkpoints import model_dir_of
@@ -222,8 +223,9 @@ def load_init(model, setup):
 IDENTITY_FILE = "run_identity.json"
 # Any of these in --output_dir marks it as written by bert_tf (the lock alone does not: the job takes it
 # before these checks run).
+# The data report comes before run_identity.json, so a run killed between the two left our files.
 RUN_MARKERS = (IDENTITY_FILE, "run_metadata.json", "checkpoints", "train_metrics.jsonl",
-               os.path.join("model", checkpoints.MODEL_META))
+               os.path.join("model", checkpoints.MODEL_META), report.REPORT_JSON, report.REPORT_PNG)
 # Files a job reads (comma-separated globs for pretraining records) or reads from (directories).
 INPUT_FLAGS = ("train_file", "dev_file", "test_file", "predict_file", "input_file", "eval_input_file", "vocab_file",
                "bert_config_file", "init_checkpoint", "data_dir", "tfds_data_dir")

@@ -101,8 +101,8 @@ def _kill_at(argv, output_dir, moment, timeout=240, script="run_classifier.py"):
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-    assert process.returncode == 0, f"run failed before {moment}"
+        _, err = process.communicate()
+    assert process.returncode == 0, f"run failed before {moment}: {err[-2000:]}"
     return False
 
 
