@@ -4,7 +4,7 @@ import sys
 from absl import app, logging
 
 from bert_tf import fileio, log_file
-from bert_tf import flags as flag_groups
+from bert_tf import flag_help, flag_ranges
 from bert_tf.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -37,7 +37,7 @@ def _parse_flags(argv):
     try:
         return absl_flags.FLAGS(argv)
     except absl_flags.IllegalFlagValueError as error:
-        print(f"error: {flag_groups.flag_error_line(error)}", file=sys.stderr, flush=True)
+        print(f"error: {flag_ranges.flag_error_line(error)}", file=sys.stderr, flush=True)
         sys.exit(EXIT_USER_ERROR)
     except absl_flags.Error:
         return app.parse_flags_with_usage(argv)
@@ -51,7 +51,7 @@ def print_help(doc=None, fv=None):
     from absl import flags as absl_flags
 
     doc = doc if doc is not None else getattr(sys.modules.get("__main__"), "__doc__", None)
-    print(flag_groups.help_text(fv or absl_flags.FLAGS, doc))
+    print(flag_help.help_text(fv or absl_flags.FLAGS, doc))
 
 
 def run(main, doc=None):
@@ -65,6 +65,6 @@ def run(main, doc=None):
         sys.exit(0)
     from absl import flags as absl_flags
 
-    flag_groups.check_ranges(absl_flags.FLAGS)
+    flag_ranges.check_ranges(absl_flags.FLAGS)
     logging.set_verbosity(logging.WARNING)
     app.run(log_file.mirroring(_guarded(main)), flags_parser=_parse_flags)

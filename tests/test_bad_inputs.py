@@ -15,6 +15,7 @@ import pytest
 from absl import flags as absl_flags
 
 from bert_tf import distribute
+from bert_tf import flag_ranges
 from bert_tf import flags as flag_groups
 from bert_tf.errors import UserError
 from bert_tf.jobs import classifier, pretraining
@@ -365,7 +366,7 @@ def _refusal(call):
         call()
     if isinstance(error.value, UserError):
         return str(error.value)
-    return flag_groups.flag_error_line(error.value)
+    return flag_ranges.flag_error_line(error.value)
 
 
 def _snapshot(directory):

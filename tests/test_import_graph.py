@@ -24,7 +24,7 @@ FLOORS = [
     ("bert_tf.training",),  # optimizers, the loop, metrics: train any model on any records
     ("bert_tf.run_metadata",),  # what a run recorded: its model files and optimizer settings
     ("bert_tf.export", "bert_tf.predictor"),  # serving exports and running them
-    ("bert_tf.flags",),  # the scripts' flag groups (training's schedule names, distribution)
+    ("bert_tf.flags", "bert_tf.flag_help", "bert_tf.flag_ranges"),  # the scripts' flag groups (training's schedule names, distribution)
     ("bert_tf.jobs",),  # one job per script
     ("bert_tf.cli", "bert_tf.benchmarks", "bert_tf"),  # script plumbing; the package root's lazy bert_tf.Predictor
     ("tools",),

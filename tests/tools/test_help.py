@@ -6,6 +6,7 @@ import sys
 
 from absl import flags
 
+from bert_tf import flag_help
 from bert_tf import flags as flag_groups
 from tests import workloads
 
@@ -55,10 +56,10 @@ def test_flags_land_in_their_define_functions_group():
     flag_groups.define_training_flags(fv)
     flag_groups.define_strategy_flags(fv)
     flag_groups.define_finetune_flags(fv)
-    assert flag_groups.group_of("init_checkpoint") == "model"
-    assert flag_groups.group_of("learning_rate") == flag_groups.group_of("lora_rank") == "training"
-    assert flag_groups.group_of("use_tpu") == flag_groups.group_of("strategy") == "distribution"
+    assert flag_help.group_of("init_checkpoint") == "model"
+    assert flag_help.group_of("learning_rate") == flag_help.group_of("lora_rank") == "training"
+    assert flag_help.group_of("use_tpu") == flag_help.group_of("strategy") == "distribution"
     # Explicit placements win over the function's group.
-    assert flag_groups.group_of("output_dir") == "output" and flag_groups.group_of("train_file") == "data"
+    assert flag_help.group_of("output_dir") == "output" and flag_help.group_of("train_file") == "data"
     # A flag no define_* function made falls back on its name.
-    assert flag_groups.group_of("some_input_file") == "data" and flag_groups.group_of("foo") == "task"
+    assert flag_help.group_of("some_input_file") == "data" and flag_help.group_of("foo") == "task"
