@@ -43,7 +43,8 @@ setup(
     name="bert_tf",
     version="0.1.0",
     description="BERT pretraining, fine-tuning, tf.distribute training and TF Serving export",
-    # tools/ ships as bert_tf_tools, so an installed package has the scripts as console commands.
+    # tools/ ships as bert_tf_tools, so an installed package has the scripts as console commands;
+    # benchmarks/ stays out (it runs from the checkout, against peers installed only for development).
     packages=find_packages(include=["bert_tf", "bert_tf.*"]) + ["bert_tf_tools"],
     package_dir={"bert_tf_tools": "tools"},
     entry_points={"console_scripts": [f"{command} = bert_tf_tools:{command.replace('-', '_')}"

@@ -96,7 +96,7 @@ def _check_flags_in_child(script, args, queue):
         os.chdir(REPO)
         sys.argv = [script]
         if script.endswith("benchmark.py"):
-            from bert_tf import benchmarks
+            import benchmarks
 
             benchmarks.load(args[0]).define_flags(flags.FLAGS)
             args = args[1:]
@@ -153,7 +153,7 @@ def test_no_path_outside_the_repository():
 
 def test_every_doc_command_matches_the_code(tmp_path):
     # Importing the jobs once here makes each forked flag check cheap.
-    import bert_tf.benchmarks  # noqa: F401
+    import benchmarks  # noqa: F401
     import bert_tf.jobs.classifier  # noqa: F401
     import bert_tf.jobs.pretraining  # noqa: F401
 

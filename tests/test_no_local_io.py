@@ -1,4 +1,5 @@
-"""No module of bert_tf/ or tools/ opens a path with a local-only call (the I/O rule in docs/distributed.md).
+"""No module of bert_tf/, tools/ or benchmarks/ opens a path with a local-only call (the I/O rule
+in docs/distributed.md).
 
 Users pass ``gs://`` (or any TensorFlow filesystem) paths to every flag, so files are opened with
 ``tf.io.gfile``. This scan parses the source and fails on each call that only works on the local
@@ -14,7 +15,7 @@ import os
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCANNED = ("bert_tf", "tools")
+SCANNED = ("bert_tf", "tools", "benchmarks")
 
 # Calls that touch the local disk, by dotted name as written in the source.
 LOCAL_CALLS = {
@@ -43,13 +44,13 @@ ALLOWED = {
     # Benchmarks run on this machine against peers that read only local files (Hugging Face's
     # classes, TF Model Garden's data script); what they read is the shipped MiniLM, a local
     # --corpus / --work_dir for the peer, or the temp dir the benchmark itself created.
-    ("bert_tf/benchmarks/finetune.py", "bert_tf_rate", "open"): "its own temp run's log",
-    ("bert_tf/benchmarks/finetune.py", "_hf_recipe_model", "os.path.exists"): "its own temp dir",
-    ("bert_tf/benchmarks/finetune.py", "_hf_recipe_model", "from_pretrained"): "the peer, on its own temp dir",
-    ("bert_tf/benchmarks/pretraining_data.py", "run", "os.path.exists"): "the peer's local --corpus",
-    ("bert_tf/benchmarks/pretraining_data.py", "run", "os.makedirs"): "the peer's local --work_dir",
-    ("bert_tf/benchmarks/pretraining_data.py", "run", "open"): "the peer's local --corpus and --work_dir",
-    ("bert_tf/benchmarks/serving.py", "run", "from_pretrained"): "the peer, on a local --model_dir",
+    ("benchmarks/finetune.py", "bert_tf_rate", "open"): "its own temp run's log",
+    ("benchmarks/finetune.py", "_hf_recipe_model", "os.path.exists"): "its own temp dir",
+    ("benchmarks/finetune.py", "_hf_recipe_model", "from_pretrained"): "the peer, on its own temp dir",
+    ("benchmarks/pretraining_data.py", "run", "os.path.exists"): "the peer's local --corpus",
+    ("benchmarks/pretraining_data.py", "run", "os.makedirs"): "the peer's local --work_dir",
+    ("benchmarks/pretraining_data.py", "run", "open"): "the peer's local --corpus and --work_dir",
+    ("benchmarks/serving.py", "run", "from_pretrained"): "the peer, on a local --model_dir",
     # The demo's own outputs inside the repository (demo_output/) and the repository's files.
     ("tools/demo.py", "main", "os.path.isdir"): "demo_output/",
     ("tools/demo.py", "main", "shutil.rmtree"): "demo_output/",
@@ -57,10 +58,10 @@ ALLOWED = {
     ("tools/demo.py", "pretrain_demo", "os.path.exists"): "the repository's tools and flagfile",
     ("tools/demo.py", "zh_demo", "open"): "demo_output/",
     ("tools/demo.py", "zh_demo", "os.listdir"): "demo_output/",
-    ("bert_tf/benchmarks/quality.py", "_first_sentences", "open"): "the shipped data sets",
-    ("bert_tf/benchmarks/quality.py", "run_bert_tf", "shutil.rmtree"): "its own temp run dir",
-    ("bert_tf/benchmarks/quality.py", "run", "shutil.rmtree"): "its own temp work dir",
-    ("bert_tf/benchmarks/quality.py", "run_plain", "from_pretrained"): "the peer, on its own temp dir",
+    ("benchmarks/quality.py", "_first_sentences", "open"): "the shipped data sets",
+    ("benchmarks/quality_recipes.py", "run_bert_tf", "shutil.rmtree"): "its own temp run dir",
+    ("benchmarks/quality.py", "run", "shutil.rmtree"): "its own temp work dir",
+    ("benchmarks/quality_recipes.py", "run_plain", "from_pretrained"): "the peer, on its own temp dir",
     # The installed bert_tf source itself: its git checkout and its benchmark modules' docstrings.
     ("bert_tf/run_metadata.py", "git_commit", "os.path.realpath"): "this source's own checkout",
     ("tools/benchmark.py", "_summaries", "open"): "the benchmark modules' source files",

@@ -1,10 +1,11 @@
 """A wheel built from the checkout works installed, from a directory outside it.
 
 The wheel is built from a copy of the files git would clone (tracked and untracked-but-not-ignored
-setup.py, bert_tf/ and tools/), installed with --no-deps into a fresh venv whose only other path is
-.venv's site-packages (for TensorFlow and the rest; .pth files there, bert_tf's editable finder
-among them, are not run from such a path), and its console commands run from a temporary
-directory. So nothing reaches the checkout: not the presets, not tools/.
+setup.py, bert_tf/, tools/ and benchmarks/, the last of which must stay out of the wheel), installed
+with --no-deps into a fresh venv whose only other path is .venv's site-packages (for TensorFlow and
+the rest; .pth files there, bert_tf's editable finder among them, are not run from such a path), and
+its console commands run from a temporary directory. So nothing reaches the checkout: not the
+presets, not tools/.
 """
 import json
 import os
@@ -41,8 +42,8 @@ def _run(command, cwd, timeout=300):
 def installed(tmp_path_factory):
     """(wheel path, venv bin directory, a working directory outside the checkout)."""
     root = tmp_path_factory.mktemp("packaging")
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "--", "setup.py", "bert_tf", "tools"],
-                            cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "--", "setup.py", "bert_tf", "tools",
+                             "benchmarks"], cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
     source = root / "source"
     for path in filter(None, listed):
         if os.path.isfile(os.path.join(REPO, path)):  # listed but deleted in the working tree: not cloned
@@ -73,6 +74,8 @@ def test_wheel_holds_the_presets_and_the_commands(installed):
     assert presets == {"tiny.json", "mini.json", "small.json", "medium.json", "base.json", "large.json"}
     assert {"bert_tf_tools/__init__.py", "bert_tf_tools/run_classifier.py", "bert_tf_tools/run_pretraining.py"} <= names
     assert not any(n.startswith(("tests/", "tools/", "data/")) for n in names)
+    # The benchmarks run from the checkout against peers installed only for development.
+    assert not any(n.startswith(("benchmarks/", "bert_tf/benchmarks/")) for n in names), sorted(names)
     from tools import COMMANDS  # the checkout's tools/ (conftest puts the repository on sys.path)
 
     assert len(COMMANDS) == 11
@@ -84,11 +87,13 @@ def test_installed_copy_is_the_one_imported(installed):
     _, bin_dir, work = installed
     probe = ("import sys, bert_tf, bert_tf_tools\n"
              "print(bert_tf.__file__); print(bert_tf_tools.__file__)\n"
-             "try:\n    import tools\nexcept ImportError:\n    print('no tools')\n")
+             "try:\n    import tools\nexcept ImportError:\n    print('no tools')\n"
+             "try:\n    import benchmarks\nexcept ImportError:\n    print('no benchmarks')\n")
     out = _run([os.path.join(bin_dir, "python"), "-c", probe], cwd=work).stdout.splitlines()
     venv = os.path.dirname(bin_dir)
     assert out[0].startswith(venv + os.sep) and out[1].startswith(venv + os.sep), out
     assert out[2] == "no tools"
+    assert out[3] == "no benchmarks"
 
 
 def test_console_command_help_and_tiny_finetune(installed, tmp_path, vocab_file):

@@ -5,13 +5,19 @@ figures, the ratio to the peer, and the command to reproduce it.
 """
 import ast
 import importlib.util
+import os
 import sys
 
 import bert_tf  # noqa: F401
 from absl import flags
 
-from bert_tf import benchmarks, cli
+from bert_tf import cli
 from bert_tf.errors import UserError
+
+# The benchmarks live beside tools/ in the checkout, outside the installed package: `python
+# tools/benchmark.py` puts tools/ on sys.path, not the repository root that holds them.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import benchmarks  # noqa: E402
 
 FLAGS = flags.FLAGS
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bert_tf import config as config_lib
-from bert_tf.benchmarks import flops
+from benchmarks import flops
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_unknown_head_is_refused(tiny):
 def test_finetune_benchmark_counts_bert_tf_at_its_buckets_and_the_peers_padded():
     from types import SimpleNamespace
 
-    from bert_tf.benchmarks import finetune
+    from benchmarks import finetune
     from bert_tf.modeling import checkpoints
 
     config = checkpoints.load_checkpoint_config(finetune._minilm())

@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from bert_tf.benchmarks import quality
+from benchmarks import quality
+from benchmarks import quality_recipes as recipes
+from benchmarks.quality_table import format_table, summarise
 from bert_tf.errors import UserError
 
 
@@ -20,7 +22,7 @@ def _runs():
 
 
 def test_summary_gives_means_spreads_deltas_and_seeds():
-    table = quality.summarise(_runs(), ["plain", *quality.CELLS])
+    table = summarise(_runs(), ["plain", *recipes.CELLS])
     rows = table["classification"]
     assert list(rows) == ["plain", "bert_tf", "no_clipping"]
     assert rows["bert_tf"]["mean"] == pytest.approx(0.75) and rows["bert_tf"]["std"] == pytest.approx(0.05)
@@ -28,7 +30,7 @@ def test_summary_gives_means_spreads_deltas_and_seeds():
         pytest.approx(0.15)
     assert rows["plain"]["seeds"] == [1, 2] and rows["plain"]["wall_seconds"] == 15.0
     assert rows["plain"]["flop_share"] == pytest.approx(0.15)
-    text = quality.format_table(table)
+    text = format_table(table)
     assert text.splitlines()[0] == "classification (accuracy):"
     assert "  bert_tf           0.7500  0.0500   -0.1000     +0.0000    15.0    15.0  1,2" in text
 
@@ -41,18 +43,18 @@ def test_every_switch_is_one_real_flag_of_the_jobs():
     for job in (classifier, tagger):
         fv = absl_flags.FlagValues()
         job.define_flags(fv)
-        for name, switch in quality.SWITCHES.items():
+        for name, switch in recipes.SWITCHES.items():
             assert len(switch) == 1, name
             flag, value = switch[0][2:].split("=")
             fv[flag].parse(value)  # a typo'd flag name or a refused value fails here
-    assert quality.CELLS["all_plain"] == [s[0] for s in quality.SWITCHES.values()]
+    assert recipes.CELLS["all_plain"] == [s[0] for s in recipes.SWITCHES.values()]
 
 
 def test_plain_tags_sit_on_each_words_first_piece_and_truncated_words_get_the_fallback():
     words = [["Playing", "unaffable", "games", "."]]
-    inputs, labels, firsts = quality._plain_inputs("tagging", words, [["VERB", "ADJ", "NOUN", "."]],
+    inputs, labels, firsts = recipes._plain_inputs("tagging", words, [["VERB", "ADJ", "NOUN", "."]],
                                                    [".", "ADJ", "NOUN", "VERB"], max_seq_length=16)
-    pieces = quality._tokenizer().convert_ids_to_tokens(inputs["input_ids"][0][inputs["attention_mask"][0] == 1])
+    pieces = recipes._tokenizer().convert_ids_to_tokens(inputs["input_ids"][0][inputs["attention_mask"][0] == 1])
     positions = sorted(firsts[0].values())
     assert [pieces[p] for p in positions] == ["playing", "una", "games", "."]
     assert [labels[0][p] for p in positions] == [3, 1, 2, 0]
@@ -61,14 +63,14 @@ def test_plain_tags_sit_on_each_words_first_piece_and_truncated_words_get_the_fa
     logits = np.zeros((1, 16, 4))
     logits[0, firsts[0][0], 3] = logits[0, firsts[0][1], 2] = 1.0
     gold = [["VERB", "ADJ", ".", "NOUN"]]
-    assert quality._plain_metric("tagging", logits, gold, [".", "ADJ", "NOUN", "VERB"],
+    assert recipes._plain_metric("tagging", logits, gold, [".", "ADJ", "NOUN", "VERB"],
                                  [{0: firsts[0][0], 1: firsts[0][1]}]) == 0.5
 
 
 def test_plain_scores_classification_and_regression():
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    assert quality._plain_metric("classification", logits, ["0", "1", "0"], ["0", "1"], None) == pytest.approx(2 / 3)
-    assert quality._plain_metric("regression", np.array([[1.0], [2.0], [4.0]]), ["0.5", "1.0", "2.0"], None,
+    assert recipes._plain_metric("classification", logits, ["0", "1", "0"], ["0", "1"], None) == pytest.approx(2 / 3)
+    assert recipes._plain_metric("regression", np.array([[1.0], [2.0], [4.0]]), ["0.5", "1.0", "2.0"], None,
                                  None) == pytest.approx(1.0)
 
 

@@ -4,7 +4,7 @@ import os
 
 import tf_keras
 
-from bert_tf.benchmarks import serving
+from benchmarks import serving
 from bert_tf.modeling import checkpoints
 from bert_tf.modeling.tasks import SequenceClassifier
 

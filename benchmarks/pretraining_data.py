@@ -18,9 +18,9 @@ import numpy as np
 from absl import flags as absl_flags
 
 from bert_tf.errors import UserError
+from benchmarks import REPO
 
-DEFAULT_CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "..",
-                              "shared", "data", "corpus", "wiki.txt")
+DEFAULT_CORPUS = os.path.join(REPO, "..", "shared", "data", "corpus", "wiki.txt")
 
 _OURS = """
 import json, sys, time

@@ -24,9 +24,9 @@ from absl import flags as absl_flags
 from bert_tf import fileio
 from bert_tf.data import classification as data
 from bert_tf.errors import UserError
+from benchmarks import REPO
 
-DEFAULT_TEXTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                             "data", "sentiment", "test.tsv")
+DEFAULT_TEXTS = os.path.join(REPO, "data", "sentiment", "test.tsv")
 
 
 def define_flags(fv=absl_flags.FLAGS):

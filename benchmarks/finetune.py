@@ -11,7 +11,7 @@ Peers, same model size, data, batch and sequence length, in one run:
 With ``--full_epoch`` bert_tf and (when listed) the HF recipe each also train a whole epoch,
 reporting test accuracy and training seconds, and the ratio of the two times.
 
-Every figure also comes with its FLOP utilisation (bert_tf.benchmarks.flops): model FLOPs at the
+Every figure also comes with its FLOP utilisation (benchmarks.flops): model FLOPs at the
 lengths each contender computes (bert_tf's buckets, the peers' max_seq_length) per second, as a
 share of a float32 matmul peak timed at the start of the same run.
 """
@@ -25,9 +25,7 @@ import numpy as np
 from absl import flags as absl_flags
 
 from bert_tf import fileio
-from bert_tf.benchmarks import flops
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks import REPO, flops
 
 
 def define_flags(fv):

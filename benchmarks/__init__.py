@@ -4,20 +4,24 @@ A benchmark module defines ``define_flags(fv)`` and ``run(flags) -> dict``; it p
 and the command that reproduces it, and may save PNG plots.
 """
 import importlib
+import os
+
+from bert_tf.errors import UserError
+
+# The checkout the benchmarks run from: its data/ sets and benchmark_output/.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BENCHMARKS = {
-    "finetune": "bert_tf.benchmarks.finetune",
-    "serving": "bert_tf.benchmarks.serving",
-    "pretraining_data": "bert_tf.benchmarks.pretraining_data",
-    "pretraining_step": "bert_tf.benchmarks.pretraining_step",
-    "resume": "bert_tf.benchmarks.resume",
-    "quality": "bert_tf.benchmarks.quality",
+    "finetune": "benchmarks.finetune",
+    "serving": "benchmarks.serving",
+    "pretraining_data": "benchmarks.pretraining_data",
+    "pretraining_step": "benchmarks.pretraining_step",
+    "resume": "benchmarks.resume",
+    "quality": "benchmarks.quality",
 }
 
 
 def load(name):
-    from bert_tf.errors import UserError
-
     if name not in BENCHMARKS:
         raise UserError(f"unknown benchmark {name!r}: choose one of {', '.join(sorted(BENCHMARKS))}")
     return importlib.import_module(BENCHMARKS[name])

@@ -6,7 +6,7 @@ The peer is the naive way: ``TFBertForPreTraining`` compiled with AdamW and trai
 sequence length, predictions per sequence and synthetic data; each side is timed after a
 warm-up that includes tracing/compilation.
 
-Each side's rate also comes as FLOP utilisation (bert_tf.benchmarks.flops): the model FLOPs of the
+Each side's rate also comes as FLOP utilisation (benchmarks.flops): the model FLOPs of the
 work that side does per sequence (ours: the vocabulary projection at the masked positions only;
 the peer's: at every position) times its rate, as a share of a float32 matmul peak timed in the
 same run.
@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 from absl import flags as absl_flags
+
+from benchmarks import flops
 
 
 def define_flags(fv):
@@ -96,8 +98,6 @@ def run(flags):
 
     config = config_lib.load_bert_config(flags.model)
     config_lib.check_seq_length(config, flags.seq_length)
-    from bert_tf.benchmarks import flops
-
     batch = synthetic_batch(config, flags.batch_size, flags.seq_length, flags.predictions)
     peak = flops.matmul_peak("float32")
     ours = _ours(config, batch, flags)
