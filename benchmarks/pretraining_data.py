@@ -26,12 +26,12 @@ _OURS = """
 import json, sys, time
 import bert_tf
 from absl import flags
-from bert_tf.data import pretraining
+from bert_tf.jobs import create_pretraining_data as job
 fv = flags.FlagValues()
-pretraining.define_flags(fv)
+job.define_flags(fv)
 fv(sys.argv)
 started = time.time()
-stats = pretraining.run(fv, verbose=False)
+stats = job.run(fv, verbose=False)
 print("BENCH " + json.dumps({"seconds": time.time() - started, "instances": stats["instances"]}))
 """
 
@@ -79,10 +79,10 @@ def record_statistics(path, seq_length, predictions):
     """Schema check and statistics of a pretraining record file, read with our parser."""
     import tensorflow as tf
 
-    from bert_tf.data import pretraining, records
+    from bert_tf.data import pretraining_records, records
 
-    pretraining.check_records(path, seq_length, predictions, dynamic_masking=False)
-    spec = pretraining.feature_spec(seq_length, predictions)
+    pretraining_records.check_records(path, seq_length, predictions, dynamic_masking=False)
+    spec = pretraining_records.feature_spec(seq_length, predictions)
     labels, lengths, counts, masked = [], [], [], []
     for batch in records.make_dataset(path, spec, 1024, is_training=False):
         labels.append(batch["next_sentence_labels"].numpy().ravel())

@@ -527,7 +527,7 @@ def test_resumed_metrics_log_keeps_one_row_per_step(tmp_path):
 
 
 def test_corpus_is_never_the_output(tmp_path, flag_values, vocab_file):
-    from bert_tf.data import pretraining as pretraining_data
+    from bert_tf.jobs import create_pretraining_data as pretraining_data
 
     corpus = _write(tmp_path / "corpus.txt", "one sentence here .\n\nanother document .\n")
     fv = flag_values(pretraining_data.define_flags, [f"--input_file={tmp_path}/*.txt", f"--output_file={corpus}",
@@ -540,7 +540,7 @@ def test_corpus_is_never_the_output(tmp_path, flag_values, vocab_file):
 
 def test_dynamic_masking_with_more_predictions_than_tokens(tmp_path, flag_values, vocab_file, tiny_checkpoint,
                                                            corpus_file):
-    from bert_tf.data import pretraining as pretraining_data
+    from bert_tf.jobs import create_pretraining_data as pretraining_data
 
     records = str(tmp_path / "unmasked.tfrecord")
     pretraining_data.run(flag_values(pretraining_data.define_flags, [

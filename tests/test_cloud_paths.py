@@ -26,9 +26,9 @@ import tensorflow as tf
 from absl import flags
 
 from bert_tf import fileio, tokenization
-from bert_tf.data import pretraining as pretraining_data
 from bert_tf.export import client, exporter
 from bert_tf.jobs import classifier, pretraining
+from bert_tf.jobs import create_pretraining_data as pretraining_data
 from bert_tf.modeling import checkpoints
 from tests import workloads
 

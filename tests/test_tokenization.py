@@ -18,6 +18,21 @@ def test_truncation_rule_is_longest_first(a, b, budget, expected):
     assert tuple(int(t.numpy()[0]) for t in tensors) == expected
 
 
+def test_truncation_rule_cuts_the_longer_segment_first_on_every_small_pair():
+    """The rule pretraining packs pairs with too: drop tokens from the longer segment, one at a time,
+    from b when the two are equally long, until the pair fits."""
+    for a in range(13):
+        for b in range(13):
+            for budget in range(1, 13):
+                keep_a, keep_b = a, b
+                while keep_a + keep_b > budget:
+                    if keep_a > keep_b:
+                        keep_a -= 1
+                    else:
+                        keep_b -= 1
+                assert tuple(int(x) for x in tokenization.truncated_lengths(a, b, budget)) == (keep_a, keep_b)
+
+
 def test_vocab_is_built_and_holds_the_special_tokens(vocab_file):
     vocab = tokenization.load_vocab(vocab_file)
     assert len(vocab) == 2000

@@ -10,14 +10,14 @@ import bert_tf  # noqa: F401  (must come first)
 from absl import flags
 
 from bert_tf import cli
-from bert_tf.data import pretraining
+from bert_tf.jobs import create_pretraining_data as job
 
 FLAGS = flags.FLAGS
-pretraining.define_flags(FLAGS)
+job.define_flags(FLAGS)
 
 
 def main(_):
-    stats = pretraining.run(FLAGS)
+    stats = job.run(FLAGS)
     print(json.dumps(stats, sort_keys=True))
 
 

@@ -12,8 +12,9 @@ from absl import flags as absl_flags
 
 from bert_tf import distribute, fileio, run_metadata
 from bert_tf import flags as flag_groups
-from bert_tf.data import pretraining as data
+from bert_tf.data import pretraining_records as data
 from bert_tf.data import records
+from bert_tf.data.dynamic_masking import mask_batch
 from bert_tf.errors import UserError
 from bert_tf.jobs import common
 from bert_tf.modeling import checkpoints
@@ -69,9 +70,9 @@ def _records_dataset(flags, setup, files, is_training, batch_size, context):
         seeds = tf.data.Dataset.random(seed=flags.seed + 7919 * pipeline).batch(2).skip(
             records.local_batches_consumed(context))  # a resumed run starts where the batches start
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
-            lambda features, seed: data.mask_batch(features, seed, tokenizer.vocab_size, tokenizer.mask_id,
-                                                   tokenizer.cls_id, tokenizer.sep_id, flags.max_predictions_per_seq,
-                                                   flags.masked_lm_prob),
+            lambda features, seed: mask_batch(features, seed, tokenizer.vocab_size, tokenizer.mask_id,
+                                              tokenizer.cls_id, tokenizer.sep_id, flags.max_predictions_per_seq,
+                                              flags.masked_lm_prob),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
     return dataset
 

@@ -1,4 +1,4 @@
-"""Pretraining records: schema, masking and NSP statistics, determinism, bad input, dynamic masking."""
+"""Pretraining records: schema, masking and NSP statistics, determinism, bad input."""
 import os
 
 import bert_tf  # noqa: F401
@@ -6,37 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.data import pretraining, records
+from bert_tf.data import pretraining, pretraining_records, records
+from bert_tf.data.pretraining_corpus import Corpus
 from bert_tf.errors import UserError
 from bert_tf.tokenization import HostTokenizer
-
-SEQ, PRED = 64, 10
-
-
-def _read(pattern, compression=None):
-    files = sorted(tf.io.gfile.glob(pattern))
-    rows = []
-    for raw in tf.data.TFRecordDataset(files, compression_type=compression or ""):
-        example = tf.train.Example.FromString(raw.numpy())
-        row = {}
-        for name, feature in example.features.feature.items():
-            kind = feature.WhichOneof("kind")
-            row[name] = np.array(getattr(feature, kind).value)
-        rows.append(row)
-    return {name: np.stack([r[name] for r in rows]) for name in rows[0]}
-
-
-def _create(tmp_path, corpus, vocab, name="out.tfrecord", **overrides):
-    settings = dict(max_seq_length=SEQ, max_predictions_per_seq=PRED, dupe_factor=2, random_seed=7)
-    workers = overrides.pop("num_workers", 1)
-    shards = overrides.pop("num_output_shards", 1)
-    gzip = overrides.pop("gzip", False)
-    settings.update(overrides)
-    output = str(tmp_path / name)
-    stats = pretraining.create_pretraining_data(corpus, output, HostTokenizer(vocab), pretraining.Settings(**settings),
-                                                num_output_shards=shards, num_workers=workers, gzip=gzip,
-                                                verbose=False)
-    return output, stats
+from tests.data.pretraining_files import PRED, SEQ
+from tests.data.pretraining_files import create as _create
+from tests.data.pretraining_files import read as _read
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +111,7 @@ def test_gzip_shards_hold_all_instances(tmp_path, corpus_file, vocab_file):
     shards = sorted(tf.io.gfile.glob(path + "-*"))
     assert len(shards) == 3 and not os.path.exists(path)
     assert sum(records.count_records(s, "GZIP") for s in shards) == stats["instances"]
-    data = records.make_dataset(shards, pretraining.feature_spec(SEQ, PRED), 4, False, compression="GZIP")
+    data = records.make_dataset(shards, pretraining_records.feature_spec(SEQ, PRED), 4, False, compression="GZIP")
     batch = next(iter(data))
     assert batch["attention_mask"].dtype == tf.int32 and batch["masked_lm_weights"].shape == (4, PRED)
 
@@ -188,67 +164,10 @@ def test_bad_input_is_counted_or_rejected(tmp_path, vocab_file):
         _create(tmp_path, str(tmp_path / "missing*.txt"), vocab_file)
 
 
-def test_check_records_names_mismatches(tmp_path, corpus_file, vocab_file):
-    path, _ = _create(tmp_path, corpus_file, vocab_file)
-    assert pretraining.check_records(path, SEQ, PRED, False)["input_ids"] == SEQ
-    with pytest.raises(UserError, match=f"--max_seq_length={SEQ}"):
-        pretraining.check_records(path, 128, PRED, False)
-    with pytest.raises(UserError, match=f"--max_predictions_per_seq={PRED}"):
-        pretraining.check_records(path, SEQ, 20, False)
-    with pytest.raises(UserError, match="dynamic_masking"):
-        pretraining.check_records(path, SEQ, PRED, True)
-    corrupt = tmp_path / "corrupt.tfrecord"
-    corrupt.write_bytes(open(path, "rb").read()[:30])
-    with pytest.raises(UserError, match="corrupt.tfrecord is corrupt at record 0"):
-        pretraining.check_records(str(corrupt), SEQ, PRED, False)
-
-
-def test_dynamic_masking_draws_fresh_masks(tmp_path, corpus_file, vocab_file, tokenizer):
-    path, _ = _create(tmp_path, corpus_file, vocab_file, dynamic_masking=True, dupe_factor=4)
-    assert set(pretraining.inspect_records(path)) == {"input_ids", "input_mask", "segment_ids",
-                                                      "next_sentence_labels"}
-    dataset = records.make_dataset(path, pretraining.feature_spec(SEQ, PRED, dynamic_masking=True), 256, False)
-    batch = next(iter(dataset))
-
-    def mask(seed):
-        return pretraining.mask_batch(batch, tf.constant(seed, tf.int64), tokenizer.vocab_size, tokenizer.mask_id,
-                                      tokenizer.cls_id, tokenizer.sep_id, PRED)
-
-    first, again, other = mask([1, 2]), mask([1, 2]), mask([3, 4])
-    for name in ("input_ids", "masked_lm_positions", "masked_lm_ids"):
-        np.testing.assert_array_equal(first[name], again[name])
-    assert not np.array_equal(first["masked_lm_positions"], other["masked_lm_positions"])
-    ids, original = batch["input_ids"].numpy(), first["masked_lm_ids"].numpy()
-    weights, positions = first["masked_lm_weights"].numpy(), first["masked_lm_positions"].numpy()
-    lengths = batch["attention_mask"].numpy().sum(1)
-    np.testing.assert_array_equal(weights.sum(1), np.minimum(PRED, np.maximum(1, np.rint(lengths * 0.15))))
-    valid = weights > 0
-    np.testing.assert_array_equal(np.take_along_axis(ids, positions, 1)[valid], original[valid])
-    assert not np.isin(ids[np.arange(len(ids))[:, None].repeat(PRED, 1)[valid], positions[valid]],
-                       [tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id]).any()
-    shown = np.take_along_axis(first["input_ids"].numpy(), positions, 1)[valid]
-    assert abs(np.mean(shown == tokenizer.mask_id) - 0.8) < 0.04
-    untouched = np.ones_like(ids, bool)
-    untouched[np.nonzero(valid)[0], positions[valid]] = False
-    np.testing.assert_array_equal(first["input_ids"].numpy()[untouched], ids[untouched])
-
-
-def test_fast_serializer_matches_protobuf():
-    rng = np.random.RandomState(0)
-    features = {"input_ids": rng.randint(0, 2 ** 27, (5, 7)), "ids": rng.randint(0, 30522, (5, 9)),
-                "small": rng.randint(0, 3, (5, 1)),
-                "weights": rng.rand(5, 3).astype(np.float32)}
-    for row, raw in enumerate(pretraining.serialize_examples(features)):
-        expected = records.to_example({k: v[row] for k, v in features.items()})
-        assert tf.train.Example.FromString(raw) == expected
-    with pytest.raises(ValueError):
-        pretraining.serialize_examples({"x": np.array([[-1]])})
-
-
 def _synthetic_instances(short_seq_prob):
     docs, sentences, length = 20, 150, 5
     rng = np.random.RandomState(0)
-    corpus = pretraining.Corpus(tokens=rng.randint(10, 100, docs * sentences * length).astype(np.int32),
+    corpus = Corpus(tokens=rng.randint(10, 100, docs * sentences * length).astype(np.int32),
                                 sent_start=np.arange(docs * sentences + 1) * length,
                                 doc_start=np.arange(docs + 1) * sentences, stats={})
     vocab = pretraining.VocabInfo(100, cls_id=2, sep_id=3, mask_id=4, pad_id=0, continuation=np.zeros(100, bool))
@@ -274,20 +193,3 @@ def test_nsp_balance_and_short_targets_on_short_sentences():
     # sequences, and the short ones are many (a document yields more of them).
     _, short = _synthetic_instances(short_seq_prob=1.0)
     assert short.mean() < 0.55 * lengths.mean() and short.min() == 5 + 5 + 3, short.mean()
-
-
-@pytest.mark.parametrize("lower", [True, False])
-def test_line_tokenizer_equals_host_tokenizer(corpus_file, vocab_file, lower):
-    host = HostTokenizer(vocab_file, do_lower_case=lower)
-    lines = [line.strip() for line in open(corpus_file, encoding="utf-8") if line.strip()]
-    lines += ["Plain ASCII: punctuation!?, (brackets) {braces} 3.14 e.g. x-y_z a/b 'q' \"dq\" #hash $5 ~tilde",
-              "a" * 99 + " " + "b" * 101 + " supercalifragilisticexpialidocious",
-              "Literal [MASK] and [SEP] tokens", "tab\tseparated\tline", "Café Ærøskøbing naïve", "中文字 mixed",
-              "control\x07char", "emoji 🙂 end", "", "   ", "UPPER lower MiXeD", "dots... and -- dashes"]
-    flat, lengths = pretraining.LineTokenizer(host)(lines)
-    expected = host.tokenize_ids(lines)
-    assert lengths.tolist() == [len(ids) for ids in expected]
-    assert flat.tolist() == [i for ids in expected for i in ids]
-    # Most lines of the corpus take the fast path: the comparison above covers it.
-    plain = sum(pretraining.LineTokenizer._PLAIN.match(line) is not None for line in lines)
-    assert plain > 0.8 * len(lines)

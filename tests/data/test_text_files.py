@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from bert_tf.data import classification, pretraining, squad, tagging, text_files
+from bert_tf.data import classification, pretraining_corpus, squad, tagging, text_files
 from bert_tf.errors import UserError
 
 TSV = "sentence\tlabel\n宾馆服务非常好，环境也很好。\tpos\n交通很不方便，不推荐。\tneg\n"
@@ -132,11 +132,11 @@ def test_corpus_in_gbk_stops_naming_the_encoding_and_reads_with_it(tmp_path):
     corpus = "中国人民银行发布公告。\n今天天气很好。\n\n北京欢迎你。\n上海也欢迎你。\n"
     path = _write(tmp_path, "corpus.txt", codecs.BOM_UTF8 + corpus.encode("utf-8"))
     stats = {"skipped_non_utf8_lines": 0}
-    assert list(pretraining._lines(path, stats)) == corpus.rstrip("\n").split("\n")
+    assert list(pretraining_corpus._lines(path, stats)) == corpus.rstrip("\n").split("\n")
     gbk = _write(tmp_path, "gbk.txt", corpus.encode("gbk"))
     with pytest.raises(UserError, match=r"gbk\.txt line 1 is not UTF-8 \(byte 0xd6\); the file reads as GB18030"):
-        list(pretraining._lines(gbk, stats))
-    assert list(pretraining._lines(gbk, stats, encoding="gbk")) == corpus.rstrip("\n").split("\n")
+        list(pretraining_corpus._lines(gbk, stats))
+    assert list(pretraining_corpus._lines(gbk, stats, encoding="gbk")) == corpus.rstrip("\n").split("\n")
 
 
 def test_helpers_directly():

@@ -10,7 +10,8 @@ import seqeval.metrics
 import seqeval.scheme
 
 from bert_tf import tokenization
-from bert_tf.data import pretraining, squad, tagging
+from bert_tf.data import pretraining, pretraining_instances, pretraining_masking, squad, tagging
+from bert_tf.data.pretraining_corpus import read_corpus
 from bert_tf.jobs import tagger
 from bert_tf.modeling.tasks import IGNORE_LABEL
 from bert_tf.training import metrics
@@ -43,8 +44,8 @@ def test_pre_segmented_corpus_masks_whole_chinese_words(zh_vocab, tmp_path):
         head = f.read().split("\n")[:600]
     with open(segmented, "w", encoding="utf-8") as f:
         f.write("\n".join(head) + "\n")
-    corpus = pretraining.read_corpus([segmented], host, verbose=False, pre_segmented=True)
-    plain = pretraining.read_corpus([segmented], host, verbose=False)
+    corpus = read_corpus([segmented], host, verbose=False, pre_segmented=True)
+    plain = read_corpus([segmented], host, verbose=False)
     # The spaces change no token; they only say which tokens belong together.
     np.testing.assert_array_equal(corpus.tokens, plain.tokens)
     first = host.convert_ids_to_tokens(corpus.tokens[:8])
@@ -56,9 +57,9 @@ def test_pre_segmented_corpus_masks_whole_chinese_words(zh_vocab, tmp_path):
     vocab = pretraining.VocabInfo.from_tokenizer(host)
     rng, spans = random.Random(1), []
     for doc in range(20):
-        pretraining._document_instances(corpus, doc, settings, rng, spans)
-    ids, _, lengths, _, continuation = pretraining._pack(corpus, spans, settings, vocab, rng)
-    masked, positions, originals, weights = pretraining.mask_instances(
+        pretraining_instances.document_spans(corpus, doc, settings, rng, spans)
+    ids, _, lengths, _, continuation = pretraining_instances.pack(corpus, spans, settings, vocab, rng)
+    masked, positions, originals, weights = pretraining_masking.mask_instances(
         ids, lengths, settings, vocab, np.random.default_rng(0), continuation)
     multi_character_words = 0
     for row in range(len(ids)):

@@ -110,7 +110,7 @@ TINY = ["--max_seq_length=64"]
 
 
 def _job(script):
-    from bert_tf.data import pretraining as pretraining_data
+    from bert_tf.jobs import create_pretraining_data as pretraining_data
     from bert_tf.jobs import classifier, pretraining, squad
 
     return {"run_classifier.py": classifier, "run_squad.py": squad, "run_pretraining.py": pretraining,
