@@ -152,14 +152,11 @@ def check_training_flags(flags):
 
 
 def num_steps(flags, num_examples):
-    """--num_train_steps when set, else epochs x examples / batch (at least one step)."""
+    """--num_train_steps when set, else epochs x examples / batch (at least one step); check_training_flags
+    has checked both are positive."""
     explicit = getattr(flags, "num_train_steps", None)
     if explicit is not None:
-        if explicit <= 0:
-            raise UserError(f"--num_train_steps={explicit} must be positive")
         return explicit
-    if flags.num_train_epochs <= 0:
-        raise UserError(f"--num_train_epochs={flags.num_train_epochs} must be positive")
     return max(1, int(math.ceil(num_examples * flags.num_train_epochs / flags.train_batch_size)))
 
 

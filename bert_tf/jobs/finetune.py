@@ -1,16 +1,103 @@
-"""Steps the fine-tuning jobs (classification, tagging, SQuAD, multiple choice) share around the trainer."""
+"""The fine-tuning job: one sequence for every task (bert_tf/tasks/): check the outputs and flags,
+build the strategy and model set-up, resolve labels, convert the files into the cache, check the head
+against a fine-tuned --init_checkpoint, then train, evaluate, predict, save and record the run."""
 import json
 import math
 import os
 
 import tensorflow as tf
 
-from bert_tf import fileio
+from bert_tf import fileio, run_metadata
 from bert_tf.data import records
+from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common
 from bert_tf.modeling import checkpoints
-from bert_tf.training import optimization
+from bert_tf.training import optimization, run_lock
+
+SPLIT_FLAGS = (("train", "do_train"), ("dev", "do_eval"), ("test", "do_predict"))
+
+
+def run(task, flags):
+    """Runs ``task`` (built from ``flags``) as --do_train/--do_eval/--do_predict ask; returns
+    {'train'/'eval'/'test': results} for what was asked."""
+    return _run(flags, task)
+
+
+@run_lock.holding_output_dir
+def _run(flags, task):
+    started = run_metadata.now()
+    check_outputs(flags)
+    task.check_flags()
+    wanted = [split for split, switch in SPLIT_FLAGS
+              if getattr(flags, switch) or (split == "dev" and flags.do_train and flags.eval_every_steps)]
+    for split in wanted:
+        task.file(split)  # a missing file flag stops the run before any work
+    if flags.do_train:
+        common.check_training_flags(flags)
+    # First TensorFlow work: multi-worker collectives must be configured before any other op runs.
+    strategy = common.strategy_from(flags)
+    setup = common.resolve_model(flags)
+    stored = init_meta(setup.init_checkpoint)
+    splits = {"train": task.read("train")} if flags.do_train else {}
+    if flags.do_train and flags.max_train_examples:
+        splits["train"].examples = splits["train"].examples[: flags.max_train_examples]
+    task.resolve_labels(stored, splits.get("train"))
+    # After the training data and labels passed their checks: a refused run writes nothing.
+    data_report.report_job_data(flags, setup.tokenizer, getattr(task, "report_kind", task.name), strategy)
+    splits.update((split, task.read(split)) for split in wanted if split != "train")
+    cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
+    for split in splits.values():
+        split.records, converted = task.convert(split, setup.tokenizer, cache_dir)
+        split.stats = dict(converted, **split.stats)
+    task.settle_head(splits, stored)
+    for split in splits.values():
+        if split.name != "train":
+            task.check_scorable(split)
+
+    def model_fn():
+        return common.load_init(task.build_model(setup.config), setup)
+
+    num_train_steps = common.num_steps(flags, splits["train"].stats[task.count_key]) if flags.do_train else 1
+    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
+                                  int(num_train_steps * flags.warmup_proportion),
+                                  num_layers=setup.config.num_hidden_layers)
+    inputs = _Inputs(flags, task)
+
+    def evaluate(split):
+        """Predicts ``split``, writes the task's prediction files (the chief) and returns its scores."""
+        batch_size = (getattr(flags, "predict_batch_size", None) if split.name == "test" else None) \
+            or flags.eval_batch_size
+        outputs = trainer.predict(inputs.dataset_fn(split.records, False, batch_size),
+                                  keep_features=task.keep_features, verbose=True,
+                                  total_batches=math.ceil(split.stats[task.count_key] / batch_size))
+        result, files = task.evaluate(split, outputs)
+        if trainer.is_chief:
+            for name, content in files.items():
+                path = os.path.join(flags.output_dir, name)
+                fileio.write_text(path, content) if isinstance(content, str) else fileio.write_json(path, content)
+        return result
+
+    results = {}
+    dev = splits.get("dev")
+    if flags.do_train:
+        results["train"] = train_and_save(flags, trainer, setup, inputs.dataset_fn(splits["train"].records, True,
+                                                                                   flags.train_batch_size),
+                                          num_train_steps, splits["train"].stats,
+                                          (lambda: evaluate(dev)) if dev else None, task.meta())
+    if flags.do_eval:
+        # Prediction files are rewritten by every evaluation, so they match a reused evaluation only
+        # without --metric_for_best_model (which restores earlier weights).
+        results["eval"] = evaluate(dev) if task.evaluation_writes_files and flags.metric_for_best_model else \
+            evaluate_once(results, lambda: evaluate(dev))
+        write_results(flags, trainer, task, "eval", results["eval"])
+    if flags.do_predict:
+        scores = evaluate(splits["test"])
+        if scores is not None:  # an unlabelled test file is only predicted
+            results["test"] = scores
+            write_results(flags, trainer, task, "test", scores)
+    run_metadata.write(flags, results, started, trainer.is_chief, labels=task.labels)
+    return results
 
 
 def check_outputs(flags):
@@ -26,12 +113,6 @@ def check_outputs(flags):
     fileio.ensure_dir(flags.output_dir)
 
 
-def length_buckets(flags):
-    """--length_buckets below --max_seq_length, plus --max_seq_length itself (None: no bucketing)."""
-    bounds = sorted({int(b) for b in (flags.length_buckets or []) if int(b) < flags.max_seq_length})
-    return bounds + [flags.max_seq_length] if bounds else None
-
-
 def init_meta(init_checkpoint):
     """The bert_tf.json of a fine-tuned --init_checkpoint (task, labels, ...), or None for a pretrained one."""
     if init_checkpoint and tf.io.gfile.exists(os.path.join(init_checkpoint, checkpoints.MODEL_META)):
@@ -39,32 +120,29 @@ def init_meta(init_checkpoint):
     return None
 
 
-def dataset_fn_for(flags, spec, path, is_training, batch_size, length_buckets=None, sequence_keys=()):
-    """A ``dataset_fn(input_context)`` for the trainer: the shared reader over one converted records file."""
-    def dataset_fn(context):
-        per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
-        return records.make_dataset(path, spec, per_replica, is_training, seed=flags.seed, input_context=context,
-                                    length_buckets=length_buckets,
-                                    sequence_keys=sequence_keys,
-                                    skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
-    return dataset_fn
+def length_buckets(flags):
+    """--length_buckets below --max_seq_length, plus --max_seq_length itself (None: no bucketing)."""
+    bounds = sorted({int(b) for b in (getattr(flags, "length_buckets", None) or []) if int(b) < flags.max_seq_length})
+    return bounds + [flags.max_seq_length] if bounds else None
 
 
-def make_trainer(flags, strategy, model_fn, setup, num_train_examples):
-    """The fine-tuning Trainer and its step count: steps from the epochs over ``num_train_examples``
-    (1 when not training), warmup from --warmup_proportion, the encoder depth for
-    --layerwise_lr_decay."""
-    num_train_steps = common.num_steps(flags, num_train_examples) if flags.do_train else 1
-    trainer = common.make_trainer(flags, strategy, model_fn, num_train_steps,
-                                  int(num_train_steps * flags.warmup_proportion),
-                                  num_layers=setup.config.num_hidden_layers)
-    return trainer, num_train_steps
+class _Inputs:
+    """``dataset_fn(input_context)`` makers for the trainer over one task's converted files."""
 
+    def __init__(self, flags, task):
+        self.flags, self.spec, self.sequence_keys = flags, task.feature_spec(), task.sequence_keys
+        self.buckets = length_buckets(flags) if task.sequence_keys else None
 
-def predict(flags, trainer, dataset_fn, num_examples, keep_features=(), batch_size=None):
-    """``trainer.predict`` over an evaluation file, with a progress bar counting its batches."""
-    return trainer.predict(dataset_fn, keep_features=keep_features, verbose=True,
-                           total_batches=math.ceil(num_examples / (batch_size or flags.eval_batch_size)))
+    def dataset_fn(self, path, is_training, batch_size):
+        flags = self.flags
+
+        def dataset_fn(context):
+            per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
+            return records.make_dataset(path, self.spec, per_replica, is_training, seed=flags.seed,
+                                        input_context=context, length_buckets=self.buckets,
+                                        sequence_keys=self.sequence_keys,
+                                        skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
+        return dataset_fn
 
 
 def train_and_save(flags, trainer, setup, train_dataset_fn, num_train_steps, train_stats, eval_fn, meta):
@@ -107,9 +185,9 @@ def evaluate_once(results, evaluate):
     return final if final is not None else evaluate()
 
 
-def write_results(flags, trainer, split, result):
-    """eval_results.json / test_results.json (the chief writes; nothing when there is no result), and for
-    evaluations google-research/bert's eval_results.txt."""
+def write_results(flags, trainer, task, split, result):
+    """eval_results.json / test_results.json and the task's files beside them (the chief writes; nothing
+    when there is no result), and for evaluations google-research/bert's eval_results.txt."""
     if trainer.is_chief and result is not None:
         fileio.write_json(os.path.join(flags.output_dir, f"{split}_results.json"), result)
         if split == "eval":
@@ -117,17 +195,7 @@ def write_results(flags, trainer, split, result):
             if "loss" in result:
                 values["loss"] = result["loss"]
             common.write_eval_results_txt(flags.output_dir, values, trainer.global_step)
-
-
-def check_scorable(flag, path, stats, label_list, num_labelled):
-    """Refuses an evaluation that could only report a vacuous score: no examples, or no gold label (of
-    ``num_labelled``) in the model's label set."""
-    if not stats["num_examples"]:
-        raise UserError(f"{flag} {path} has no examples to score: pass a file with labelled examples")
-    if label_list is not None and num_labelled and stats.get("unseen_labels", 0) >= num_labelled:
-        raise UserError(f"no label of {flag} {path} is one the model predicts (its labels include "
-                        f"{stats['unseen_label_values'][:5]}; the model's: {list(label_list)[:20]}): evaluate on data "
-                        "with the trained labels, or train with these")
+        task.write_result_files(flags.output_dir, split, result)
 
 
 def print_results(results):

@@ -11,6 +11,7 @@ import pytest
 
 from bert_tf.data import classification, records, squad, tagging
 from bert_tf.jobs import classifier
+from bert_tf.tasks.classification import ClassificationTask
 from bert_tf.tokenization import HostTokenizer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film", "plot", "fine"]
@@ -34,11 +35,13 @@ def test_every_classification_setting_changes_the_key(setup, flag_values):
 
     def key(*argv, vocab_file=vocab, lower=True, max_seq_length=16, labels=None, regression=False, limit=None):
         flags = flag_values(classifier.define_flags, [f"--train_file={data}", f"--output_dir={root}", *argv])
-        (examples, _), sources = classifier._examples(flags, "train", data)
+        task = ClassificationTask(flags)
+        split = task.read("train")
+        examples, sources = split.examples, split.sources
         examples = examples[:limit] if limit else examples
         path, _ = classification.cached_records(
             examples, sources, cache, "train", HostTokenizer(vocab_file, do_lower_case=lower), max_seq_length,
-            labels or classification.label_list_from(examples), regression, source=classifier._source_settings(flags))
+            labels or classification.label_list_from(examples), regression, source=task.source_settings())
         return os.path.basename(path)
 
     base = key()

@@ -7,6 +7,7 @@ import pytest
 
 from bert_tf.errors import UserError
 from bert_tf.jobs import tagger
+from bert_tf.tasks.tagging import TaggingTask
 from tests import workloads
 
 # Every word has one tag, so a model that learns the words scores near 1 on the training sentences.
@@ -86,11 +87,17 @@ def test_bad_conll_line_is_one_line_error(tmp_path, tiny_checkpoint):
         "between sentences)")
 
 
+def _check_head(init_meta, labels):
+    task = TaggingTask()
+    task.labels = labels
+    task.check_head(init_meta)
+
+
 def test_a_fine_tuned_head_only_fits_its_own_tag_set():
     meta = {"task": "tagging", "labels": ["B-LOC", "I-LOC", "O"]}
-    tagger._check_head(meta, ["B-LOC", "I-LOC", "O"])
+    _check_head(meta, ["B-LOC", "I-LOC", "O"])
     # Other tasks' checkpoints are left to the loader, which compares variable shapes.
-    tagger._check_head({"task": "classification", "labels": ["0", "1"]}, ["B-LOC", "O"])
+    _check_head({"task": "classification", "labels": ["0", "1"]}, ["B-LOC", "O"])
     with pytest.raises(UserError, match=r"fine-tuned for tags \['B-LOC', 'I-LOC', 'O'\], but this run has "
                                         r"\['B-PER', 'I-PER', 'O'\]"):
-        tagger._check_head(meta, ["B-PER", "I-PER", "O"])
+        _check_head(meta, ["B-PER", "I-PER", "O"])
