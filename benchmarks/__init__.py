@@ -15,6 +15,7 @@ BENCHMARKS = {
     "finetune": "benchmarks.finetune",
     "serving": "benchmarks.serving",
     "pretraining_data": "benchmarks.pretraining_data",
+    "record_codec": "benchmarks.record_codec",
     "pretraining_step": "benchmarks.pretraining_step",
     "resume": "benchmarks.resume",
     "quality": "benchmarks.quality",

@@ -100,6 +100,12 @@ def _task_seeds(settings, dupe, task):
 
 def run_task(corpus, settings, vocab, dupe, task, documents):
     """Serialized instances of ``documents`` in duplication round ``dupe`` (deterministic per task)."""
+    features = task_features(corpus, settings, vocab, dupe, task, documents)
+    return serialize_examples(features) if features else []
+
+
+def task_features(corpus, settings, vocab, dupe, task, documents):
+    """{feature name: [N, ...] array} of the task's instances in output order; None when it has none."""
     py_seed, np_seed = _task_seeds(settings, dupe, task)
     rng = random.Random(py_seed)
     nrng = np.random.default_rng(np_seed)
@@ -107,7 +113,7 @@ def run_task(corpus, settings, vocab, dupe, task, documents):
     for doc in documents:
         pretraining_instances.document_spans(corpus, doc, settings, rng, spans)
     if not spans:
-        return []
+        return None
     ids, segments, lengths, labels, continuation = pretraining_instances.pack(corpus, spans, settings, vocab, rng)
     input_mask = (np.arange(settings.max_seq_length) < lengths[:, None]).astype(np.int64)
     order = nrng.permutation(len(spans))
@@ -125,7 +131,7 @@ def run_task(corpus, settings, vocab, dupe, task, documents):
         features["masked_lm_ids"] = originals
         features["masked_lm_weights"] = weights
     features["next_sentence_labels"] = labels[:, None]
-    return serialize_examples({k: v[order] for k, v in features.items()})
+    return collections.OrderedDict((name, values[order]) for name, values in features.items())
 
 
 def _worker_task(args):

@@ -8,6 +8,13 @@ import functools
 
 import numpy as np
 
+from bert_tf.data import records
+
+# Ids, positions and labels of BERT records stay far below this (vocabularies hold at most a few
+# hundred thousand pieces), and a lookup table of this many varints takes 6 MB. Larger values are
+# left to protobuf rather than given a hand-written path of their own.
+TABLE_LIMIT = 1 << 21
+
 
 @functools.lru_cache(maxsize=4096)
 def _varint(value):
@@ -34,25 +41,16 @@ def _varint_table(limit):
     return groups | (more.astype(np.uint8) << 7), nbytes
 
 
-def _packed_varints(matrix):
-    """Row-wise protobuf varint encoding of a non-negative int matrix -> list of bytes per row."""
-    values = np.asarray(matrix)
+def _packed_varints(values):
+    """Row-wise protobuf varint encoding of an int matrix in [0, TABLE_LIMIT) -> list of bytes per row."""
     rows, columns = values.shape
     top = int(values.max()) if values.size else 0
-    if values.size and (int(values.min()) < 0 or top >= 1 << 28):
-        raise ValueError("feature values must be in [0, 2**28)")
     if top < 0x80:  # one byte per value: the row's bytes are the values themselves
         flat = values.astype(np.uint8).tobytes()
         return [flat[i:i + columns] for i in range(0, rows * columns, columns)]
-    if top < 1 << 21:  # ids: table lookups sized to a power of two, so a few tables serve every batch
-        table, nbytes = _varint_table(1 << top.bit_length())
-        encoded, counts = table[values], nbytes[values]
-    else:
-        wide = values.astype(np.uint64)
-        shifts = (np.arange(4) * 7).astype(np.uint64)
-        counts = 1 + (wide[..., None] >= (np.uint64(1) << shifts[1:])).sum(-1)
-        more = (np.arange(4) < counts[..., None] - 1).astype(np.uint8) << 7
-        encoded = ((wide[..., None] >> shifts) & np.uint64(0x7F)).astype(np.uint8) | more
+    # Table lookups sized to a power of two, so a few tables serve every batch.
+    table, nbytes = _varint_table(1 << top.bit_length())
+    encoded, counts = table[values], nbytes[values]
     flat = encoded[np.arange(encoded.shape[-1]) < counts[..., None]].tobytes()
     ends = np.cumsum(counts.sum(1)).tolist()
     return [flat[s:e] for s, e in zip([0] + ends[:-1], ends)]
@@ -74,10 +72,18 @@ def serialize_examples(features):
 
     Equivalent to ``records.to_example(...).SerializeToString()`` (tests check they parse to
     equal messages) but vectorized: per-value Python work is what makes the reference slow.
+    Integers must be non-negative; a batch holding one of TABLE_LIMIT or more goes the protobuf way.
     """
+    arrays = {name: np.asarray(array) for name, array in features.items()}
+    ints = [array for array in arrays.values() if array.dtype.kind != "f" and array.size]
+    if any(int(array.min()) < 0 for array in ints):
+        raise ValueError("feature values must be non-negative")
+    if any(int(array.max()) >= TABLE_LIMIT for array in ints):
+        count = len(next(iter(arrays.values())))
+        return [records.to_example({name: array[row] for name, array in arrays.items()}).SerializeToString()
+                for row in range(count)]
     columns = []
-    for name, array in features.items():
-        array = np.asarray(array)
+    for name, array in arrays.items():
         rows = array.reshape(len(array), -1)
         key = name.encode("utf-8")
         if array.dtype.kind == "f":
