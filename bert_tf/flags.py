@@ -11,7 +11,7 @@ from bert_tf import distribute
 from bert_tf.flag_help import grouped
 # The jobs' define_flags end with check_ranges(fv): defining a script's flags includes their ranges.
 from bert_tf.flag_ranges import check_ranges  # noqa: F401
-from bert_tf.training import optimization
+from bert_tf.training import optimization, recipes
 
 ENCODING_HELP = ("Encoding of the input text files (default: UTF-8, with or without a BOM; UTF-16 with a BOM is "
                  "recognised). Chinese files are often gb18030 (a superset of GBK and GB2312) or big5.")
@@ -154,6 +154,11 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
     flags.DEFINE_integer("max_train_examples", None, "Use only the first N training examples.", flag_values=fv)
     flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.",
                        flag_values=fv)
+    flags.DEFINE_enum("recipe", recipes.DEFAULT_RECIPE, list(recipes.RECIPES),
+                      "Defaults of --warmup_proportion, --lr_schedule, --weight_decay and --clip_norm (each "
+                      "flag given explicitly wins): " + "; ".join(f"{name}: {text}" for name, text in
+                                                                  recipes.RECIPE_HELP.items()) + ".",
+                      flag_values=fv)
     flags.DEFINE_float("layerwise_lr_decay", 1.0,
                        "Layer-wise learning-rate decay: encoder layer i of L trains at learning_rate * "
                        "decay**(L - i), the embeddings at decay**(L + 1), the task head at the full rate. "
@@ -174,3 +179,5 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                           "(bounds above --max_seq_length are dropped). Empty: pad to --max_seq_length.",
                           flag_values=fv)
     define_peft_flags(fv)
+    # --help shows the default recipe's values; a job applies --recipe's before it reads them.
+    recipes.apply(fv, recipes.DEFAULT_RECIPE)

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from bert_tf import fileio
 from bert_tf.modeling import checkpoints
-from bert_tf.training import optimization
+from bert_tf.training import optimization, recipes
 
 FILENAME = "run_metadata.json"
 # Flags naming files a job reads as data (comma-separated globs for the pretraining records).
@@ -139,6 +139,9 @@ def collect(flags, results, started, labels=None):
             "metrics": final_metrics(results)}
     if hasattr(flags, "learning_rate") and getattr(flags, "do_train", True):
         meta["lr_schedule"] = optimization.schedule_settings(flags)
+        if getattr(flags, "recipe", None):
+            # The values in effect, whether the recipe or an explicit flag set them.
+            meta["recipe"] = {"name": flags.recipe, **_plain(recipes.in_effect(flags))}
     return meta
 
 
