@@ -27,7 +27,8 @@ import tensorflow as tf
 
 from bert_tf import fileio
 from bert_tf.errors import UserError
-from bert_tf.export import exporter, signatures, tflite
+from bert_tf.export import exporter, tflite
+from bert_tf.tasks import registry
 from bert_tf.tokenization import HostTokenizer
 
 EXPORT_META = os.path.join("assets.extra", "bert_tf_export.json")
@@ -55,7 +56,8 @@ class Predictor:
         self.max_seq_length = meta.get("max_seq_length")
         # An export's metadata names its text inputs; model directories and TFLite exports say text_pair.
         text_pair = meta.get("text_pair", "text_pair" in (meta.get("inputs") or []))
-        self.inputs = tuple(signatures.text_inputs(self.task, text_pair))
+        self._task = registry.task_of(dict(meta, text_pair=text_pair))
+        self.inputs = tuple(self._task.text_inputs)
         self._run_signature = run_signature
 
     @classmethod
@@ -112,7 +114,7 @@ class Predictor:
             if signature != "serving_default":
                 raise UserError(f"a model directory runs the serving_default signature only, not {signature!r}: "
                                 "export it to call other signatures")
-            expected = sorted(signatures.text_inputs(module.task, module.text_pair))
+            expected = sorted(module.text_inputs)
             if sorted(inputs) != expected:
                 raise UserError(f"the {signature} signature takes {expected}, not {sorted(inputs)}")
             return _numpy(text_function(**{name: tf.constant(v, tf.string) for name, v in inputs.items()}))
@@ -127,11 +129,11 @@ class Predictor:
         interpreter = tflite.Interpreter(os.path.join(path, tflite.MODEL_FILE), num_threads=num_threads)
         tokenizer = HostTokenizer(os.path.join(path, "vocab.txt"), meta["do_lower_case"])
         labels = np.array(meta.get("labels") or [""], dtype=object)
+        names = registry.task_of(meta).text_inputs
 
         def run_signature(inputs, signature="serving_default"):
             if signature != "serving_default":
                 raise UserError(f"a TFLite export has only the serving_default computation, not {signature!r}")
-            names = signatures.text_inputs(meta["task"], meta.get("text_pair", False))
             if sorted(inputs) != sorted(names):
                 raise UserError(f"this TFLite model takes {sorted(names)}, not {sorted(inputs)}")
             features, _ = tokenizer.encode(inputs[names[0]], inputs.get("text_pair"), meta["max_seq_length"])
@@ -140,7 +142,7 @@ class Predictor:
             outputs = interpreter(features["input_ids"][:, :width], features["input_mask"][:, :width],
                                   features["segment_ids"][:, :width])
             outputs = {name: np.asarray(value) for name, value in outputs.items()}
-            if meta["task"] == "classification":
+            if "probabilities" in outputs:  # a classifier: label ids and names, as the SavedModel's signature
                 outputs["label_id"] = outputs["probabilities"].argmax(axis=-1).astype(np.int32)
                 outputs["label"] = labels[outputs["label_id"]].astype(bytes)
             return outputs
@@ -192,24 +194,4 @@ class Predictor:
         return results
 
     def _result(self, outputs, j, row):
-        if self.task == "regression":
-            return {"score": float(outputs["score"][j])}
-        if self.task == "classification":
-            probabilities = [float(p) for p in outputs["probabilities"][j]]
-            best = int(np.argmax(probabilities))
-            return {"label": self.labels[best], "score": probabilities[best],
-                    "scores": dict(zip(self.labels, probabilities))}
-        if self.task == "tagging":
-            words = row[0].split()
-            tags, scores = [None] * len(words), [None] * len(words)
-            starts = np.flatnonzero(outputs["word_start"][j])
-            for position in starts:
-                word = int(outputs["word_index"][j][position])
-                tag_id = int(outputs["tag_id"][j][position])
-                tags[word] = self.labels[tag_id]
-                scores[word] = float(outputs["probabilities"][j][position][tag_id])
-            return {"words": words, "tags": tags, "scores": scores}
-        answer = outputs["answer"][j]
-        return {"answer": answer.decode("utf-8") if isinstance(answer, bytes) else str(answer),
-                "score": float(outputs["score"][j]), "no_answer_score": float(outputs["no_answer_score"][j]),
-                "start_position": int(outputs["start_position"][j]), "end_position": int(outputs["end_position"][j])}
+        return self._task.result(outputs, j, row)

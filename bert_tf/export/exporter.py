@@ -6,11 +6,11 @@ import tensorflow as tf
 
 from bert_tf import fileio, run_metadata
 from bert_tf.errors import UserError
-from bert_tf.export import signatures
 from bert_tf.export.quantize import Float16Weights
 from bert_tf.export.signatures import ServingModule
-from bert_tf.modeling import checkpoints, registry
+from bert_tf.modeling import checkpoints
 from bert_tf.modeling.checkpoints import model_dir_of
+from bert_tf.tasks import registry
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 EXPORT_META = os.path.join("assets.extra", "bert_tf_export.json")
@@ -35,11 +35,8 @@ def load_task_model(model_dir):
         raise UserError(f"--model_dir {model_dir} is not a directory: pass the --output_dir of a fine-tuning run")
     model_dir = model_dir_of(model_dir)
     meta = checkpoints.read_model_meta(model_dir)
-    task = meta.get("task")
-    if task not in signatures.TEXT_INPUTS:
-        raise UserError(f"{model_dir} holds a {task!r} model; export supports {', '.join(signatures.TEXT_INPUTS)}")
-    config = checkpoints.load_checkpoint_config(model_dir)
-    model = registry.build_task_model(task, config, num_labels=len(meta.get("labels") or [None]))
+    task = registry.servable_task(meta, model_dir)
+    model = task.build_model(checkpoints.load_checkpoint_config(model_dir))
     model.build_with_dummies()
     checkpoints.load_weights(model, model_dir, strict_heads=True)
     return model, meta, model_dir
@@ -49,7 +46,7 @@ def warmup_records(module, path, signature_names=("serving_default",)):
     """Writes TF Serving's warmup file: PredictionLog records, one PredictRequest per batch size."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    names = signatures.text_inputs(module.task, module.text_pair)
+    names = module.text_inputs
     with tf.io.TFRecordWriter(path) as writer:
         for signature_name in signature_names:
             for batch in (WARMUP_TEXTS[:1], WARMUP_TEXTS):
@@ -96,12 +93,8 @@ def serving_module(model, meta, quantize="none"):
     float16_weights = None
     if quantize == "float16":
         float16_weights = Float16Weights(model)
-    module = ServingModule(model, meta["task"], meta["vocab_file"], meta["do_lower_case"], meta["max_seq_length"],
-                           labels=meta.get("labels"), text_pair=meta.get("text_pair", False),
-                           max_query_length=meta.get("max_query_length", signatures.DEFAULT_MAX_QUERY_LENGTH),
-                           max_answer_length=meta.get("max_answer_length", signatures.DEFAULT_MAX_ANSWER_LENGTH),
-                           float16_weights=float16_weights)
-    return module
+    return ServingModule(model, registry.task_of(meta), meta["vocab_file"], meta["do_lower_case"],
+                         meta["max_seq_length"], float16_weights=float16_weights)
 
 
 def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None, quantize="none"):
@@ -124,7 +117,7 @@ def export_saved_model(model_dir, export_dir, version=None, max_seq_length=None,
         # Only names and settings: nothing of the training machine's paths goes into the export.
         fileio.write_json(os.path.join(temp, EXPORT_META),
                           {"task": meta["task"], "labels": meta.get("labels"), "inputs":
-                           list(signatures.text_inputs(module.task, module.text_pair)),
+                           list(module.text_inputs),
                            "max_seq_length": meta["max_seq_length"], "do_lower_case": meta["do_lower_case"],
                            "weights": "float16" if quantize == "float16" else "float32"})
         run_metadata.copy_into_export(model_dir_of(model_dir), temp, RUN_METADATA)

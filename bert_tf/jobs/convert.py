@@ -14,8 +14,9 @@ from absl import flags as absl_flags
 from bert_tf import config as config_lib
 from bert_tf import fileio, tokenization
 from bert_tf.errors import UserError
-from bert_tf.modeling import checkpoints, keras_hub_format, registry, tasks
+from bert_tf.modeling import checkpoints, keras_hub_format, tasks
 from bert_tf.modeling.pretraining import BertPretrainingModel
+from bert_tf.tasks import registry
 
 OUTPUT_FORMATS = ("hf", "keras_hub")
 

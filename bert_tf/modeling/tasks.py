@@ -8,6 +8,8 @@ Every model maps a features dict (``input_ids``, ``attention_mask``, ``token_typ
 labels) to a dict of outputs, and defines ``per_example_loss`` and ``train_metrics`` for the
 trainer; the trainer alone decides how losses are averaged over replicas.
 """
+import copy
+
 import tensorflow as tf
 import tf_keras
 
@@ -28,6 +30,7 @@ class BertTaskModel(tf_keras.Model):
     add_pooling_layer = True
 
     def __init__(self, config, name=None, **kwargs):
+        # Deferred: transformers takes seconds to import, and scripts' --help and flag errors need none of it.
         from transformers.models.bert.modeling_tf_bert import TFBertMainLayer
 
         super().__init__(name=name or f"bert_{self.task}", **kwargs)
@@ -36,7 +39,7 @@ class BertTaskModel(tf_keras.Model):
 
     @property
     def hf_class(self):
-        import transformers
+        import transformers  # deferred, as in __init__
 
         return getattr(transformers, self.hf_class_name)
 
@@ -71,9 +74,7 @@ class SequenceClassifier(BertTaskModel):
         self.regression = regression
         if regression:
             self.task, self.train_metric_names = "regression", ()
-        rate = config.classifier_dropout if getattr(config, "classifier_dropout", None) is not None \
-            else config.hidden_dropout_prob
-        self.dropout = tf_keras.layers.Dropout(rate)
+        self.dropout = tf_keras.layers.Dropout(_head_dropout_rate(config))
         self.classifier = tf_keras.layers.Dense(self.num_labels, kernel_initializer=_initializer(config),
                                                 name="classifier")
 
@@ -99,6 +100,8 @@ class SequenceClassifier(BertTaskModel):
 
 
 def _head_dropout_rate(config):
+    """Dropout before every head, as Hugging Face's classes set it: classifier_dropout when the config has
+    one, else hidden_dropout_prob."""
     rate = getattr(config, "classifier_dropout", None)
     return config.hidden_dropout_prob if rate is None else rate
 
@@ -109,8 +112,6 @@ def _with_num_labels(config, num_labels):
     The loader builds ``hf_class(config)`` and saved config.json files must say the real size,
     or the head would not load (here or in ``from_pretrained``).
     """
-    import copy
-
     config = copy.deepcopy(config)
     config.num_labels = num_labels
     return config
@@ -201,7 +202,7 @@ class MultipleChoice(BertTaskModel):
     def __init__(self, config, num_choices, **kwargs):
         super().__init__(config, **kwargs)
         self.num_choices = num_choices
-        self.dropout = tf_keras.layers.Dropout(config.hidden_dropout_prob)
+        self.dropout = tf_keras.layers.Dropout(_head_dropout_rate(config))
         self.classifier = tf_keras.layers.Dense(1, kernel_initializer=_initializer(config), name="classifier")
 
     def dummy_features(self, batch_size=2, seq_length=8):

@@ -6,7 +6,8 @@ import tensorflow as tf
 import tf_keras
 from transformers import BertConfig
 
-from bert_tf.modeling import checkpoints, registry
+from bert_tf.modeling import checkpoints
+from bert_tf.tasks import registry
 from bert_tf.modeling.pretraining import BertPretrainingModel
 
 VOCAB = 50

@@ -4,7 +4,8 @@ import pytest
 import tensorflow as tf
 from transformers import BertConfig
 
-from bert_tf.modeling import checkpoints, registry, tasks
+from bert_tf.modeling import checkpoints, tasks
+from bert_tf.tasks import registry
 
 CONFIG = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
               max_position_embeddings=32)
