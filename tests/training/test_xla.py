@@ -9,7 +9,8 @@ import tensorflow as tf
 import tf_keras
 from transformers import BertConfig
 
-from bert_tf.modeling import registry, tasks
+from bert_tf.modeling import tasks
+from bert_tf.tasks import registry
 from bert_tf.training import optimization
 from bert_tf.training.trainer import Trainer
 
