@@ -1,7 +1,7 @@
 """Benchmarks against named peers, one run each: python tools/benchmark.py NAME [--flags].
 
-Names: finetune, serving, pretraining_data, pretraining_step, resume, quality. Each prints its
-figures, the ratio to the peer, and the command to reproduce it.
+Each (listed below, from benchmarks/ beside tools/) prints its figures, the ratio to the peer, and
+the command to reproduce it.
 """
 import ast
 import importlib.util
