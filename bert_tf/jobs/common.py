@@ -142,18 +142,9 @@ def write_eval_results_txt(output_dir, values, global_step):
     fileio.write_text(os.path.join(output_dir, "eval_results.txt"), text)
 
 
-def check_training_flags(flags):
-    """Refuses non-positive sizes, counts and rates up front, before any data is converted."""
-    for name in ("train_batch_size", "eval_batch_size", "num_train_steps", "save_checkpoints_steps", "log_steps",
-                 "steps_per_execution", "num_train_epochs", "learning_rate"):
-        value = getattr(flags, name, None)
-        if value is not None and value <= 0:
-            raise UserError(f"--{name}={value} must be positive")
-
-
 def num_steps(flags, num_examples):
-    """--num_train_steps when set, else epochs x examples / batch (at least one step); check_training_flags
-    has checked both are positive."""
+    """--num_train_steps when set, else epochs x examples / batch (at least one step); the flags' range
+    checks (bert_tf/flag_ranges.py) keep both positive."""
     explicit = getattr(flags, "num_train_steps", None)
     if explicit is not None:
         return explicit

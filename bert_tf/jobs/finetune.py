@@ -33,8 +33,6 @@ def _run(flags, task):
               if getattr(flags, switch) or (split == "dev" and flags.do_train and flags.eval_every_steps)]
     for split in wanted:
         task.file(split)  # a missing file flag stops the run before any work
-    if flags.do_train:
-        common.check_training_flags(flags)
     # First TensorFlow work: multi-worker collectives must be configured before any other op runs.
     strategy = common.strategy_from(flags)
     setup = common.resolve_model(flags)

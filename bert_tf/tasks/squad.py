@@ -4,7 +4,7 @@ match and F1, and predictions/n-best JSON files out."""
 import tensorflow as tf
 
 from bert_tf.data import squad as data
-from bert_tf.errors import UserError, warn
+from bert_tf.errors import warn
 from bert_tf.modeling.tasks import SpanQA
 from bert_tf.tasks.base import Split, Task
 from bert_tf.tokenization import truncated_lengths
@@ -36,11 +36,6 @@ class SquadTask(Task):
         return task
 
     # -- job side ----------------------------------------------------------------------------------
-
-    def check_flags(self):
-        for name in ("max_query_length", "max_answer_length", "n_best_size"):
-            if getattr(self.flags, name) <= 0:
-                raise UserError(f"--{name}={getattr(self.flags, name)} must be positive")
 
     def fallback_file(self, split):
         return self.flags.predict_file if split != "train" else None
