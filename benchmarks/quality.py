@@ -7,9 +7,10 @@ peak learning rate and epochs:
 * ``plain``: ``TFBertForSequenceClassification`` / ``TFBertForTokenClassification`` with their own
   losses, every example padded to max_seq_length, Adam at a constant rate, Keras ``fit``, no
   clipping, no weight decay;
-* ``bert_tf``: ``run_classifier`` / ``run_tagger`` at their default settings;
-* then ``bert_tf`` with ONE of its choices switched to the plain recipe's (``CELLS``), and all of them
-  at once (``all_plain``).
+* ``bert_tf``: ``run_classifier`` / ``run_tagger`` at their default settings (``--recipe=fast``);
+* ``bert_recipe``: the same jobs with ``--recipe=bert`` (google-research/bert's schedule, weight
+  decay and clipping), then with ONE of its choices switched to the plain recipe's (``CELLS``), and
+  all of them at once (``all_plain``).
 
 Both recipes initialise the head alike (truncated normal, stddev initializer_range) and drop out
 its input at hidden_dropout_prob, so neither has a cell. Differences left without a switch: Adam's
@@ -18,7 +19,7 @@ the plain recipe averages over all labelled words of the batch).
 
 Every cell runs once per seed (the seed sets head initialisation, dropout and data order); the
 table gives the test metric's mean and standard deviation, its difference to ``plain`` and to
-``bert_tf``, the wall time of a run (process work from reading data to test metrics) and the share
+``bert_recipe``, the wall time of a run (process work from reading data to test metrics) and the share
 of this machine's float32 matmul peak the training reached (benchmarks.flops).
 ``--quick`` runs the same code on a tiny randomly initialised encoder, a few dozen examples and
 one seed: a smoke test, not a measurement.

@@ -23,7 +23,7 @@ TASKS = {
     "tagging": {"job": "tagger", "train": "data/pos/train.conll", "test": "data/pos/test.conll",
                 "metric": "token_accuracy", "flags": []},
 }
-# bert_tf cells: the flags that switch one of its choices to the plain recipe's.
+# The paper recipe's choices (--recipe=bert) and the flag that switches each to the plain recipe's.
 SWITCHES = {
     "constant_rate": ["--lr_schedule=constant"],  # the 10% warmup kept, no decay after it
     "no_warmup": ["--warmup_proportion=0"],  # linear decay kept, from the peak at step 0
@@ -31,7 +31,12 @@ SWITCHES = {
     "no_weight_decay": ["--weight_decay=0"],
     "no_buckets": ["--length_buckets="],  # every example padded to max_seq_length: batches mix lengths
 }
-CELLS = {"bert_tf": [], **SWITCHES, "all_plain": [f for switch in SWITCHES.values() for f in switch]}
+# The recipe the ablation starts from; its cells change one choice of it at a time.
+BERT_RECIPE = "bert_recipe"
+CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
+         BERT_RECIPE: ["--recipe=bert"],
+         **{name: ["--recipe=bert", *switch] for name, switch in SWITCHES.items()},
+         "all_plain": ["--recipe=bert", *[f for switch in SWITCHES.values() for f in switch]]}
 PLAIN = "plain"
 
 

@@ -1,14 +1,14 @@
 """The quality ablation's table (benchmarks/quality.py): per task and cell the seeds' mean and
-spread, the differences to ``plain`` and ``bert_tf``, the text table and its plot.
+spread, the differences to ``plain`` and to the paper recipe (``bert_recipe``), the text table and its plot.
 """
 import numpy as np
 
 from bert_tf import fileio
-from benchmarks.quality_recipes import PLAIN, TASKS
+from benchmarks.quality_recipes import BERT_RECIPE, PLAIN, TASKS
 
 
 def summarise(runs, cells):
-    """Per task and cell: mean, standard deviation (ddof 0 over seeds), deltas to plain and bert_tf,
+    """Per task and cell: mean, standard deviation (ddof 0 over seeds), deltas to plain and to bert_recipe,
     mean wall seconds and FLOP share, from runs = [{task, cell, seed, metric, wall_seconds, flop_share}]."""
     table = {}
     for task in dict.fromkeys(r["task"] for r in runs):
@@ -23,8 +23,8 @@ def summarise(runs, cells):
                           "wall_seconds": float(np.mean([r["wall_seconds"] for r in mine])),
                           "flop_share": float(np.mean([r["flop_share"] for r in mine]))}
         for row in rows.values():
-            for base in (PLAIN, "bert_tf"):
-                row[f"vs_{base}"] = row["mean"] - rows[base]["mean"] if base in rows else None
+            for key, base in (("vs_plain", PLAIN), ("vs_bert", BERT_RECIPE)):
+                row[key] = row["mean"] - rows[base]["mean"] if base in rows else None
         table[task] = rows
     return table
 
@@ -33,11 +33,11 @@ def format_table(table):
     lines = []
     for task, rows in table.items():
         lines.append(f"{task} ({TASKS[task]['metric']}):")
-        lines.append(f"  {'cell':<16}{'mean':>8}{'std':>8}{'vs plain':>10}{'vs bert_tf':>12}{'wall s':>8}"
+        lines.append(f"  {'cell':<16}{'mean':>8}{'std':>8}{'vs plain':>10}{'vs bert':>12}{'wall s':>8}"
                      f"{'FLOP %':>8}  seeds")
         for cell, row in rows.items():
             deltas = "".join(f"{row[key]:>+{width}.4f}" if row[key] is not None else f"{'-':>{width}}"
-                             for key, width in (("vs_plain", 10), ("vs_bert_tf", 12)))
+                             for key, width in (("vs_plain", 10), ("vs_bert", 12)))
             lines.append(f"  {cell:<16}{row['mean']:>8.4f}{row['std']:>8.4f}{deltas}{row['wall_seconds']:>8.1f}"
                          f"{100 * row['flop_share']:>8.1f}  {','.join(str(s) for s in row['seeds'])}")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common
 from bert_tf.modeling import checkpoints
-from bert_tf.training import optimization, run_lock
+from bert_tf.training import optimization, recipes, run_lock
 
 SPLIT_FLAGS = (("train", "do_train"), ("dev", "do_eval"), ("test", "do_predict"))
 
@@ -27,6 +27,8 @@ def run(task, flags):
 @run_lock.holding_output_dir
 def _run(flags, task):
     started = run_metadata.now()
+    # Before any flag is read: --recipe supplies the defaults of the schedule, decay and clipping flags.
+    recipes.apply(flags)
     check_outputs(flags)
     task.check_flags()
     wanted = [split for split, switch in SPLIT_FLAGS

@@ -14,7 +14,7 @@ from bert_tf.errors import UserError
 
 def _runs():
     runs = []
-    for cell, values in (("plain", [0.80, 0.90]), ("bert_tf", [0.70, 0.80]), ("no_clipping", [0.85, 0.95])):
+    for cell, values in (("plain", [0.80, 0.90]), ("bert_recipe", [0.70, 0.80]), ("no_clipping", [0.85, 0.95])):
         for seed, value in zip((1, 2), values):
             runs.append({"task": "classification", "cell": cell, "seed": seed, "metric": value,
                          "wall_seconds": 10.0 * seed, "train_seconds": 5.0, "flop_share": 0.1 * seed})
@@ -24,15 +24,15 @@ def _runs():
 def test_summary_gives_means_spreads_deltas_and_seeds():
     table = summarise(_runs(), ["plain", *recipes.CELLS])
     rows = table["classification"]
-    assert list(rows) == ["plain", "bert_tf", "no_clipping"]
-    assert rows["bert_tf"]["mean"] == pytest.approx(0.75) and rows["bert_tf"]["std"] == pytest.approx(0.05)
-    assert rows["bert_tf"]["vs_plain"] == pytest.approx(-0.10) and rows["no_clipping"]["vs_bert_tf"] == \
+    assert list(rows) == ["plain", "bert_recipe", "no_clipping"]
+    assert rows["bert_recipe"]["mean"] == pytest.approx(0.75) and rows["bert_recipe"]["std"] == pytest.approx(0.05)
+    assert rows["bert_recipe"]["vs_plain"] == pytest.approx(-0.10) and rows["no_clipping"]["vs_bert"] == \
         pytest.approx(0.15)
     assert rows["plain"]["seeds"] == [1, 2] and rows["plain"]["wall_seconds"] == 15.0
     assert rows["plain"]["flop_share"] == pytest.approx(0.15)
     text = format_table(table)
     assert text.splitlines()[0] == "classification (accuracy):"
-    assert "  bert_tf           0.7500  0.0500   -0.1000     +0.0000    15.0    15.0  1,2" in text
+    assert "  bert_recipe       0.7500  0.0500   -0.1000     +0.0000    15.0    15.0  1,2" in text
 
 
 def test_every_switch_is_one_real_flag_of_the_jobs():
@@ -47,7 +47,9 @@ def test_every_switch_is_one_real_flag_of_the_jobs():
             assert len(switch) == 1, name
             flag, value = switch[0][2:].split("=")
             fv[flag].parse(value)  # a typo'd flag name or a refused value fails here
-    assert recipes.CELLS["all_plain"] == [s[0] for s in recipes.SWITCHES.values()]
+    # Each ablation cell is the paper recipe with its one switch; all_plain has them all.
+    assert recipes.CELLS["constant_rate"] == ["--recipe=bert", "--lr_schedule=constant"]
+    assert recipes.CELLS["all_plain"] == ["--recipe=bert", *[s[0] for s in recipes.SWITCHES.values()]]
 
 
 def test_plain_tags_sit_on_each_words_first_piece_and_truncated_words_get_the_fallback():
@@ -86,7 +88,7 @@ def test_quick_run_goes_through_both_recipes(tmp_path, flag_values, capsys):
     report = quality.run(fv)
     rows = report["table"]["tagging"]
     assert list(rows) == ["plain", "all_plain"] and rows["plain"]["seeds"] == [1]
-    assert rows["plain"]["vs_plain"] == 0.0 and rows["all_plain"]["vs_bert_tf"] is None
+    assert rows["plain"]["vs_plain"] == 0.0 and rows["all_plain"]["vs_bert"] is None
     for row in rows.values():
         assert 0.0 <= row["mean"] <= 1.0 and row["wall_seconds"] > 0 and 0.0 < row["flop_share"] < 1.0
     assert report["settings"]["max_train_examples"] == 48 and report["settings"]["max_seq_length"] == 32
