@@ -1,93 +1,22 @@
-"""TFRecord features: the one atomic sharded writer and the one tf.data reader.
+"""Reading TFRecord features: the one tf.data reader, and where a resumed run's input starts.
 
 Record layouts follow google-research/bert (int64 ids, ``input_mask``, ``segment_ids``) so its
 files and ours are interchangeable. The reader renames to the model's input names
 (``attention_mask``, ``token_type_ids``) and casts int64 to int32 in small named steps.
-"""
-import hashlib
-import os
-import json
-import re
 
-import numpy as np
+Writing (record_writer.py), checking (record_integrity.py) and the conversion cache
+(conversion_cache.py) live beside it; their names are re-exported for the callers that read
+them as ``records.X``.
+"""
 import tensorflow as tf
-from absl import logging
 
 from bert_tf import fileio
-from bert_tf.errors import UserError
+from bert_tf.data.conversion_cache import cached_conversion, content_key, tokenizer_key  # noqa: F401
+from bert_tf.data.record_integrity import count_records, find_corrupt, scan_records  # noqa: F401
+from bert_tf.data.record_writer import (  # noqa: F401
+    bytes_feature, float_feature, int_feature, shard_paths, to_example, write_records)
 
 RENAMES = {"input_mask": "attention_mask", "segment_ids": "token_type_ids"}
-
-
-def int_feature(values):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(v) for v in np.ravel(values)]))
-
-
-def float_feature(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in np.ravel(values)]))
-
-
-def bytes_feature(values):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
-
-
-def to_example(features):
-    """{name: array-like} -> tf.train.Example, ints as int64 and floats as float lists."""
-    converted = {}
-    for name, value in features.items():
-        array = np.asarray(value)
-        if array.dtype.kind in "iub":
-            converted[name] = int_feature(array)
-        elif array.dtype.kind == "f":
-            converted[name] = float_feature(array)
-        else:
-            converted[name] = bytes_feature([v if isinstance(v, bytes) else str(v).encode("utf-8")
-                                             for v in np.ravel(array)])
-    return tf.train.Example(features=tf.train.Features(feature=converted))
-
-
-def shard_paths(output_file, num_shards):
-    if num_shards == 1:
-        return [output_file]
-    return [f"{output_file}-{i:05d}-of-{num_shards:05d}" for i in range(num_shards)]
-
-
-def write_records(output_file, examples, num_shards=1, compression=None):
-    """Writes serialized examples round-robin over shards; every shard appears only when all are done.
-
-    ``examples`` yields ``tf.train.Example`` or bytes. Returns the number written.
-    """
-    if num_shards < 1:
-        raise UserError(f"--num_output_shards={num_shards} must be at least 1")
-    paths = shard_paths(output_file, num_shards)
-    options = tf.io.TFRecordOptions(compression_type=compression or "")
-    count = 0
-    with _atomic_many(paths) as temps:
-        writers = [tf.io.TFRecordWriter(t, options) for t in temps]
-        try:
-            for count, example in enumerate(examples, start=1):
-                payload = example if isinstance(example, bytes) else example.SerializeToString()
-                writers[(count - 1) % num_shards].write(payload)
-        finally:
-            for writer in writers:
-                writer.close()
-    return count
-
-
-class _atomic_many:
-    """atomic_path for a set of files that must appear together (the shards of one output)."""
-
-    def __init__(self, paths):
-        self.paths = paths
-        self.contexts = [fileio.atomic_path(p) for p in paths]
-
-    def __enter__(self):
-        return [c.__enter__() for c in self.contexts]
-
-    def __exit__(self, *exc):
-        for context in self.contexts:
-            context.__exit__(*exc)
-        return False
 
 
 def fixed_int_spec(names, length):
@@ -120,6 +49,9 @@ class InputPosition(tf.distribute.InputContext):
     The trainer hands one to ``dataset_fn``; ``make_dataset`` places its pipeline there by
     arithmetic (whole shuffle windows skipped as raw records, which TFRecord readers seek past
     without decoding) and marks it ``placed``, so the trainer only replays a pipeline that did not.
+    It also notes what the pipeline reads, for the trainer to name a corrupt file: ``files``
+    ((path, compression) pairs) and ``skipped_corrupt`` ({path: first corrupt record}, with
+    ``skip_corrupt``).
     """
 
     def __init__(self, context, global_batches):
@@ -127,6 +59,8 @@ class InputPosition(tf.distribute.InputContext):
         super().__init__(context.num_input_pipelines, context.input_pipeline_id, context.num_replicas_in_sync)
         self.global_batches = global_batches
         self.placed = False
+        self.files = set()
+        self.skipped_corrupt = {}
 
     @property
     def local_batches(self):
@@ -230,12 +164,13 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
     sharded over pipelines. Evaluation batches keep the file order and are cut to the bound of
     their longest example. With ``skip_corrupt`` a file is read up to its first corrupt record
     (TFRecord CRCs cannot resynchronise past it); the files are scanned once up front so what is
-    skipped is reported and counted in ``SKIPPED_CORRUPT``.
+    skipped is reported, and counted in an ``InputPosition``'s ``skipped_corrupt``.
     """
     files = fileio.expand_inputs(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
-    READ_FILES.update((path, compression) for path in files)
+    position = input_context if isinstance(input_context, InputPosition) else InputPosition(None, 0)
+    position.files.update((path, compression) for path in files)
     if skip_corrupt:
-        _scan_for_skipping(files, compression)
+        find_corrupt(files, compression, position.skipped_corrupt)
     read = _read_fn(compression, skip_corrupt)
     decode = decode_fn(feature_spec)
     bounds = sorted(length_buckets) if length_buckets and len(length_buckets) > 1 else None
@@ -299,112 +234,3 @@ def _training_batches(files, decode, read, batch_size, seed, input_context, boun
     examples = examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return examples.batch(batch_size, drop_remainder=drop)
 
-
-# (path, compression) of every file make_dataset opened in this process, to name a corrupt one.
-READ_FILES = set()
-# {path: index of its first corrupt record} for files read with skip_corrupt.
-SKIPPED_CORRUPT = {}
-
-
-def scan_records(path, compression=None):
-    """(number of readable records, index of the first corrupt record or None); CRCs are checked.
-
-    TensorFlow's reader takes a file cut inside a record's length header for a clean end, so for
-    uncompressed files the framing is also walked to the last byte.
-    """
-    count = 0
-    try:
-        for _ in tf.data.TFRecordDataset(path, compression_type=compression or ""):
-            count += 1
-    except tf.errors.DataLossError:
-        return count, count
-    if not compression and _framed_bytes(path, count) != tf.io.gfile.stat(path).length:
-        return count, count
-    return count, None
-
-
-def _framed_bytes(path, count):
-    """Bytes taken by the first ``count`` records: 8-byte length, 4-byte CRC, payload, 4-byte CRC each."""
-    position = 0
-    with tf.io.gfile.GFile(path, "rb") as f:
-        for _ in range(count):
-            f.seek(position)
-            position += 8 + 4 + int.from_bytes(f.read(8), "little") + 4
-    return position
-
-
-def count_records(path, compression=None):
-    """Reads every record (CRCs checked); names the file and record index of the first bad one."""
-    count, bad = scan_records(path, compression)
-    if bad is not None:
-        raise UserError(f"TFRecord file {path} is corrupt at record {bad}: regenerate it")
-    return count
-
-
-def describe_corruption(error):
-    """A one-line message for a DataLossError met while training: which file, which record."""
-    match = re.search(r"(corrupted|truncated) record at \d+", str(error))
-    detail = f"{match.group(0)} bytes" if match else str(error).strip().splitlines()[0][:200]
-    for path, compression in sorted(READ_FILES, key=lambda item: item[0]):
-        _, bad = scan_records(path, compression)
-        if bad is not None:
-            return (f"TFRecord file {path} is corrupt at record {bad} ({detail}): regenerate it, or pass "
-                    "--skip_corrupt_records to train on the records before the damage")
-    return f"the training data is corrupt ({detail}): regenerate it, or pass --skip_corrupt_records"
-
-
-def _scan_for_skipping(files, compression):
-    for path in files:
-        if path in SKIPPED_CORRUPT:
-            continue
-        _, bad = scan_records(path, compression)
-        if bad is not None:
-            SKIPPED_CORRUPT[path] = bad
-            logging.warning("--skip_corrupt_records: %s is corrupt at record %d; its remaining records are "
-                            "skipped", path, bad)
-
-
-def content_key(paths, settings, items=()):
-    """A cache key from the input files' bytes, the conversion settings and the items converted.
-
-    ``items`` are the examples the conversion reads (``repr`` of each: text, pair, label, ...), so
-    everything that chose them -- columns, a tfds name or version, --max_train_examples, a reader
-    added later -- is in the key without being listed.
-    """
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for path in paths:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    for item in items:
-        digest.update(repr(item).encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()[:16]
-
-
-def tokenizer_key(tokenizer):
-    """What of a tokenizer decides the ids it produces: its vocab's bytes, its casing, its kind."""
-    return {"vocab": content_key([tokenizer.vocab_file], {}), "lower": bool(tokenizer.do_lower_case),
-            "kind": type(tokenizer).__name__}
-
-
-def cached_conversion(cache_dir, split, source_paths, settings, convert, items=(), tokenizer=None):
-    """Runs ``convert(records_path) -> stats`` once per (input file bytes, settings, items, tokenizer).
-
-    The one place a conversion's cache key is made: callers pass every setting the conversion
-    reads (lengths, label list, task options) and the ``items`` it converts; the tokenizer's
-    vocab and casing are added here. Returns (records path, stats). The stats file is written
-    last: it is the completion marker a rerun trusts, so an interrupted conversion is redone
-    rather than half-read.
-    """
-    settings = dict(settings, split=split)
-    if tokenizer is not None:
-        settings["tokenizer"] = tokenizer_key(tokenizer)
-    key = content_key(source_paths, settings, items)
-    path = os.path.join(cache_dir, f"{split}-{key}.tfrecord")
-    meta_path = path + ".json"
-    if tf.io.gfile.exists(meta_path) and tf.io.gfile.exists(path):
-        return path, fileio.read_json(meta_path)
-    fileio.ensure_dir(cache_dir)
-    stats = convert(path)
-    fileio.write_json(meta_path, stats)
-    return path, stats

@@ -10,7 +10,7 @@ import tf_keras
 from bert_tf import config as config_lib
 from bert_tf import distribute, fileio, run_metadata
 from bert_tf.data import report
-from bert_tf.errors import UserError, warn
+from bert_tf.errors import ParameterError, UserError, warn
 from bert_tf.modeling import checkpoints, lora
 from bert_tf.modeling.checkpoints import model_dir_of
 from bert_tf import tokenization
@@ -168,8 +168,11 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
     if flags.train_batch_size <= 0:
         raise UserError(f"--train_batch_size={flags.train_batch_size} must be positive")
     schedule = optimization.schedule_settings(flags)
-    # Built here as well, so a bad schedule stops the run before any model is built.
-    plotted = optimization.make_schedule(flags.learning_rate, num_train_steps, num_warmup_steps, **schedule)
+    try:
+        # Built here as well, so a bad schedule stops the run before any model is built.
+        plotted = optimization.make_schedule(flags.learning_rate, num_train_steps, num_warmup_steps, **schedule)
+    except ParameterError as error:
+        raise error.as_flags() from None
     training = getattr(flags, "do_train", True)
     if training:
         warn_if_warmup_covers(num_train_steps, num_warmup_steps, flags.learning_rate)
@@ -188,7 +191,9 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
         jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,
         save_checkpoints_steps=flags.save_checkpoints_steps, log_steps=flags.log_steps,
         nan_policy=flags.nan_policy, clip_norm=getattr(flags, "clip_norm", 1.0),
-        gradient_accumulation_steps=getattr(flags, "gradient_accumulation_steps", 1))
+        gradient_accumulation_steps=getattr(flags, "gradient_accumulation_steps", 1),
+        # The trainer's errors and warnings then name flags: each its parameter's name, but for the reader's.
+        flag_names={"skip_corrupt": "skip_corrupt_records"})
     # Pretraining has no --do_train: it always trains.
     if trainer.is_chief and getattr(flags, "do_train", True):
         optimization.save_schedule_png(plotted, os.path.join(flags.output_dir, "lr_schedule.png"))

@@ -5,7 +5,7 @@ import tensorflow as tf
 import tf_keras
 
 from bert_tf import fileio
-from bert_tf.errors import UserError
+from bert_tf.errors import ParameterError
 from bert_tf.training.lamb import Lamb
 from bert_tf.training.layerwise import LayerwiseLearningRate
 
@@ -17,7 +17,7 @@ SCHEDULES = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant
 # What a run gets for the knobs it leaves unset. A recipe (a named set of defaults) hands in its own
 # dict to ``schedule_settings``; what the user sets on the command line always wins.
 SCHEDULE_DEFAULTS = {"lr_schedule": "linear", "lr_end": 0.0, "lr_power": 1.0, "num_cycles": 1}
-# The knob each schedule reads beyond --lr_end; setting one the schedule ignores is refused.
+# The knob each schedule reads beyond lr_end; setting one the schedule ignores is refused.
 _ONLY_FOR = {"lr_power": "polynomial", "num_cycles": "cosine_with_restarts"}
 
 
@@ -36,7 +36,7 @@ class WarmupSchedule(tf_keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, peak, total_steps, warmup_steps, kind="linear", end=0.0, power=1.0, num_cycles=1):
         if kind not in SCHEDULES:
-            raise UserError(f"--lr_schedule={kind} is unknown: use one of {', '.join(SCHEDULES)}")
+            raise ParameterError(f"kind={kind} is unknown: use one of {', '.join(SCHEDULES)}", "kind")
         self.peak, self.total_steps, self.warmup_steps = peak, total_steps, warmup_steps
         self.kind, self.end, self.power, self.num_cycles = kind, end, power, num_cycles
 
@@ -71,18 +71,19 @@ def schedule_settings(flags, defaults=None):
     """{lr_schedule, lr_end, lr_power, num_cycles} from the flags, unset ones from ``defaults``.
 
     Refuses a knob set for a schedule that does not read it (it would be ignored silently).
-    Objects without the schedule flags (older flag sets) get the defaults.
+    Objects without the schedule flags (older flag sets) get the defaults. It reads flags, so its
+    errors name them.
     """
     defaults = dict(SCHEDULE_DEFAULTS, **(defaults or {}))
     given = {name: getattr(flags, name, None) for name in SCHEDULE_DEFAULTS}
     kind = given["lr_schedule"] or defaults["lr_schedule"]
     for name, only in _ONLY_FOR.items():
         if given[name] is not None and kind != only:
-            raise UserError(f"--{name} applies only to --lr_schedule={only}, not {kind}: drop it or change "
-                            "--lr_schedule")
+            raise ParameterError(f"{name} applies only to lr_schedule={only}, not {kind}: drop it or change "
+                                 "lr_schedule", name, "lr_schedule").as_flags()
     if given["lr_end"] is not None and kind == "constant":
-        raise UserError("--lr_end does not apply to --lr_schedule=constant, which stays at --learning_rate: "
-                        "drop it or pick a decaying schedule")
+        raise ParameterError("lr_end does not apply to lr_schedule=constant, which stays at learning_rate: "
+                             "drop it or pick a decaying schedule", "lr_end", "lr_schedule", "learning_rate").as_flags()
     settings = {name: defaults[name] if value is None else value for name, value in given.items()}
     settings["lr_schedule"] = kind
     return settings
@@ -92,23 +93,31 @@ def check_schedule_flags(flags, defaults=None):
     """``schedule_settings`` with every value checked as ``make_schedule`` checks it, for the
     up-front flag checks (before any data is converted or any output written)."""
     settings = schedule_settings(flags, defaults)
-    make_schedule(flags.learning_rate, 1, 0, **settings)
+    try:
+        make_schedule(flags.learning_rate, 1, 0, **settings)
+    except ParameterError as error:
+        raise error.as_flags() from None
     return settings
 
 
 def make_schedule(learning_rate, num_train_steps, num_warmup_steps, lr_schedule="linear", lr_end=0.0, lr_power=1.0,
                   num_cycles=1):
-    """The warmup schedule, its settings checked (every failure names the flag to change)."""
+    """The warmup schedule, its settings checked (every failure names the parameter to change)."""
+    if lr_schedule not in SCHEDULES:
+        raise ParameterError(f"lr_schedule={lr_schedule} is unknown: use one of {', '.join(SCHEDULES)}",
+                             "lr_schedule")
     if learning_rate <= 0:
-        raise UserError(f"--learning_rate={learning_rate} must be positive")
+        raise ParameterError(f"learning_rate={learning_rate} must be positive", "learning_rate")
     if num_warmup_steps < 0:
-        raise UserError(f"--num_warmup_steps={num_warmup_steps} must not be negative")
+        raise ParameterError(f"num_warmup_steps={num_warmup_steps} must not be negative", "num_warmup_steps")
     if lr_schedule != "constant" and not 0 <= lr_end < learning_rate:
-        raise UserError(f"--lr_end={lr_end} must be at least 0 and below --learning_rate={learning_rate}")
+        raise ParameterError(f"lr_end={lr_end} must be at least 0 and below learning_rate={learning_rate}",
+                             "lr_end", "learning_rate")
     if lr_power <= 0:
-        raise UserError(f"--lr_power={lr_power} must be positive (1 is linear decay, 2 a faster early drop)")
+        raise ParameterError(f"lr_power={lr_power} must be positive (1 is linear decay, 2 a faster early drop)",
+                             "lr_power")
     if num_cycles < 1:
-        raise UserError(f"--num_cycles={num_cycles} must be a positive number of cosine waves")
+        raise ParameterError(f"num_cycles={num_cycles} must be a positive number of cosine waves", "num_cycles")
     return WarmupSchedule(learning_rate, num_train_steps, num_warmup_steps, lr_schedule, float(lr_end),
                           float(lr_power), int(num_cycles))
 
@@ -155,8 +164,8 @@ def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_de
     schedule = make_schedule(learning_rate, num_train_steps, num_warmup_steps, lr_schedule, lr_end, lr_power,
                              num_cycles)
     if not 0 < layerwise_lr_decay <= 1:
-        raise UserError(f"--layerwise_lr_decay={layerwise_lr_decay} must be in (0, 1]: 1 turns it off, "
-                        "0.8-0.95 are usual")
+        raise ParameterError(f"layerwise_lr_decay={layerwise_lr_decay} must be in (0, 1]: 1 turns it off, "
+                             "0.8-0.95 are usual", "layerwise_lr_decay")
     if layerwise_lr_decay != 1.0 and not num_layers:
         raise ValueError("layer-wise decay needs the model's number of encoder layers")
     if optimizer == "adamw":
@@ -167,6 +176,6 @@ def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_de
         opt = Lamb(learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2,
                    epsilon=epsilon, exclude_from_weight_decay=NO_DECAY, exclude_from_layer_adaptation=NO_DECAY)
     else:
-        raise UserError(f"--optimizer={optimizer} is unknown: use adamw or lamb")
+        raise ParameterError(f"optimizer={optimizer} is unknown: use adamw or lamb", "optimizer")
     opt.configure_layerwise_decay(layerwise_lr_decay, num_layers)
     return opt

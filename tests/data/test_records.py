@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from bert_tf.data import records
-from bert_tf.errors import UserError
+from bert_tf.errors import ParameterError, UserError
 
 
 def _examples(n, length=16):
@@ -32,6 +32,22 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         records.write_records(str(tmp_path / "x.tfrecord"), broken(), num_shards=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_shards_is_refused_in_the_parameters_terms(tmp_path):
+    with pytest.raises(ParameterError, match=r"^num_shards=0 must be at least 1$") as error:
+        records.write_records(str(tmp_path / "x.tfrecord"), _examples(1), num_shards=0)
+    assert str(error.value.as_flags({"num_shards": "num_output_shards"})) == "--num_output_shards=0 must be at least 1"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reader_notes_what_a_training_pipeline_reads(tmp_path):
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(4))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids", "label_ids"), 16)
+    position = records.InputPosition(None, 0)
+    records.make_dataset(out, spec, batch_size=2, is_training=True, seed=1, input_context=position)
+    assert position.files == {(out, None)} and position.skipped_corrupt == {} and position.placed
 
 
 def test_reader_renames_casts_and_batches_in_order(tmp_path):

@@ -6,6 +6,7 @@ import tensorflow as tf
 import tf_keras
 
 from bert_tf.errors import UserError
+from bert_tf.training.settings import TrainerSettings
 from bert_tf.training.trainer import Trainer
 from tests.training.test_gradient_accumulation import TinyRegressor
 
@@ -22,8 +23,8 @@ def _model():
 
 def _one_sgd_step(tmp_path, clip_norm):
     trainer = Trainer(tf.distribute.get_strategy(), _model, lambda: tf_keras.optimizers.SGD(1.0),
-                      str(tmp_path / f"clip{clip_norm}"), global_batch_size=4, log_steps=1,
-                      save_checkpoints_steps=100, clip_norm=clip_norm)
+                      str(tmp_path / f"clip{clip_norm}"),
+                      TrainerSettings(4, log_steps=1, save_checkpoints_steps=100, clip_norm=clip_norm))
     trainer.train(lambda context: tf.data.Dataset.from_tensor_slices({"x": X, "target": TARGET}).batch(4), 1,
                   verbose=False)
     return [w.numpy() for w in trainer.model.trainable_weights]
@@ -43,6 +44,9 @@ def test_clip_norm_scales_the_update_and_zero_turns_it_off(tmp_path):
 
 
 def test_negative_clip_norm_is_refused(tmp_path):
-    with pytest.raises(UserError, match=r"--clip_norm=-1.0 must be at least 0"):
+    with pytest.raises(UserError, match=r"^clip_norm=-1.0 must be at least 0"):
+        TrainerSettings(4, clip_norm=-1.0)
+    # A script's trainer (flag_names given) names the flag.
+    with pytest.raises(UserError, match=r"^--clip_norm=-1.0 must be at least 0"):
         Trainer(tf.distribute.get_strategy(), _model, lambda: tf_keras.optimizers.SGD(1.0), str(tmp_path),
-                global_batch_size=4, clip_norm=-1.0)
+                4, flag_names={}, clip_norm=-1.0)

@@ -2,7 +2,6 @@
 metrics; one-line warnings for runs that are too long or all warmup."""
 import glob
 import json
-import types
 
 import bert_tf  # noqa: F401
 import numpy as np
@@ -10,6 +9,9 @@ import tensorflow as tf
 import tf_keras
 
 from bert_tf.jobs import common
+from bert_tf.errors import in_flag_terms, warn
+from bert_tf.training import train_log
+from bert_tf.training.settings import TrainerSettings
 from bert_tf.training.trainer import Trainer
 from tests.training.test_gradient_accumulation import TinyRegressor
 
@@ -22,7 +24,7 @@ def _trainer(output_dir):
         return model
 
     return Trainer(tf.distribute.get_strategy(), model_fn, lambda: tf_keras.optimizers.AdamW(1e-2),
-                   output_dir, global_batch_size=4, log_steps=100, save_checkpoints_steps=100)
+                   output_dir, TrainerSettings(4, log_steps=100, save_checkpoints_steps=100))
 
 
 def test_evaluations_logged_and_early_stop_keeps_training_metrics(tmp_path):
@@ -55,16 +57,17 @@ def test_evaluations_logged_and_early_stop_keeps_training_metrics(tmp_path):
 
 
 def test_long_run_and_all_warmup_warnings(capsys):
-    fake = types.SimpleNamespace(LONG_RUN_HOURS=24.0, is_chief=True)
-    Trainer._warn_if_long(fake, step=2, num_train_steps=1002, chunk=1, seconds=90.0)  # 1000 x 90 s = 25 h
-    Trainer._warn_if_long(fake, step=2, num_train_steps=902, chunk=1, seconds=90.0)  # 22.5 h: quiet
+    long_run = train_log.long_run_warning(step=2, num_train_steps=1002, chunk=1, seconds=90.0)  # 1000 x 90 s = 25 h
+    assert train_log.long_run_warning(step=2, num_train_steps=902, chunk=1, seconds=90.0) is None  # 22.5 h: quiet
+    assert long_run[0].endswith("lower num_train_steps, or use a GPU/TPU (strategy) or mixed_precision")
+    warn(in_flag_terms(*long_run))  # as a script's trainer (flag_names) words it
     common.warn_if_warmup_covers(8, 10000, 1e-4)
     common.warn_if_warmup_covers(100, 10, 1e-4)  # quiet
     common.warn_if_warmup_covers(2, 2, 5e-5)
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
         "warning: at the measured 90 s/step the remaining 1000 steps take about 25.0 hours: lower "
-        "--num_train_steps/--num_train_epochs, or use a GPU/TPU (--strategy) or --mixed_precision",
+        "--num_train_steps, or use a GPU/TPU (--strategy) or --mixed_precision",
         "warning: the 10000 warmup steps cover all 8 training steps: the learning rate never reaches "
         "--learning_rate=0.0001 and ends at 8e-08; lower the warmup (--num_warmup_steps / --warmup_proportion) "
         "or train longer",

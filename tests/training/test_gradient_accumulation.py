@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from bert_tf.training.settings import TrainerSettings
 from bert_tf.training.trainer import Trainer
 
 
@@ -37,8 +38,8 @@ def _train(tmp_path, name, batch_size, accumulation, steps):
         return model
 
     trainer = Trainer(tf.distribute.get_strategy(), model_fn, lambda: tf_keras.optimizers.AdamW(1e-2, weight_decay=0.01),
-                      str(tmp_path / name), global_batch_size=batch_size, log_steps=steps,
-                      save_checkpoints_steps=100, clip_norm=0.5, gradient_accumulation_steps=accumulation)
+                      str(tmp_path / name), TrainerSettings(batch_size, log_steps=steps, save_checkpoints_steps=100,
+                                                            clip_norm=0.5, gradient_accumulation_steps=accumulation))
     dataset_fn = lambda context: tf.data.Dataset.from_tensor_slices({"x": x, "target": target}).batch(  # noqa: E731
         batch_size, drop_remainder=True)
     summary = trainer.train(dataset_fn, steps, verbose=False)
@@ -57,7 +58,7 @@ def test_accumulated_steps_equal_larger_batch(tmp_path):
     np.testing.assert_allclose(small_log["loss"], big_log["loss"], rtol=1e-5)
     np.testing.assert_allclose(small_log["abs_error"], big_log["abs_error"], rtol=1e-5)
     # Accumulators are cleared after every applied step.
-    assert all(float(tf.reduce_max(tf.abs(a))) == 0.0 for a in small._accumulated)
+    assert all(float(tf.reduce_max(tf.abs(a))) == 0.0 for a in small._steps._accumulated)
     # Plain small-batch training (no accumulation) takes a different path: the test can fail.
     plain, _ = _train(tmp_path, "plain", batch_size=4, accumulation=1, steps=3)
     assert max(float(np.abs(a.numpy() - b.numpy()).max()) for a, b in zip(big.model.weights, plain.model.weights)) > 1e-4

@@ -8,6 +8,7 @@ from transformers import BertConfig
 from bert_tf.data import records
 from bert_tf.modeling.tasks import SequenceClassifier
 from bert_tf.training import optimization
+from bert_tf.training.settings import TrainerSettings
 from bert_tf.training.trainer import Trainer
 
 LENGTH = 32
@@ -86,8 +87,8 @@ def test_resumed_trainer_with_dropout_equals_an_uninterrupted_one(tmp_path):
         tf_keras.utils.set_random_seed(0)
         return Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"),
                        lambda: SequenceClassifier(config, num_labels=2).build_with_dummies(),
-                       lambda: optimization.create_optimizer(1e-2, 100, 0), str(tmp_path / name), global_batch_size=4,
-                       log_steps=100, save_checkpoints_steps=3)
+                       lambda: optimization.create_optimizer(1e-2, 100, 0), str(tmp_path / name),
+                       TrainerSettings(4, log_steps=100, save_checkpoints_steps=3))
 
     uninterrupted = trainer("uninterrupted")
     uninterrupted.train(dataset_fn, 6, verbose=False)

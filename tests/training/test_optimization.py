@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from bert_tf.errors import UserError
+from bert_tf.errors import ParameterError, UserError
 from bert_tf.training import layerwise, optimization
 
 
@@ -71,15 +71,17 @@ def test_schedule_settings_take_defaults_and_refuse_knobs_the_schedule_ignores()
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(lr_end=2e-3), r"--lr_end=0.002 must be at least 0 and below --learning_rate=0.001"),
-    (dict(lr_end=-1.0), r"--lr_end=-1.0 must be at least 0"),
-    (dict(lr_schedule="polynomial", lr_power=0.0), r"--lr_power=0.0 must be positive"),
-    (dict(lr_schedule="cosine_with_restarts", num_cycles=0), r"--num_cycles=0 must be a positive"),
-    (dict(lr_schedule="step"), r"--lr_schedule=step is unknown"),
+    (dict(lr_end=2e-3), r"lr_end=0.002 must be at least 0 and below learning_rate=0.001"),
+    (dict(lr_end=-1.0), r"lr_end=-1.0 must be at least 0"),
+    (dict(lr_schedule="polynomial", lr_power=0.0), r"lr_power=0.0 must be positive"),
+    (dict(lr_schedule="cosine_with_restarts", num_cycles=0), r"num_cycles=0 must be a positive"),
+    (dict(lr_schedule="step"), r"lr_schedule=step is unknown"),
 ])
 def test_bad_schedule_values_are_user_errors(kwargs, message):
-    with pytest.raises(UserError, match=message):
+    """The library names its parameters; a script names its flags (``as_flags``)."""
+    with pytest.raises(ParameterError, match="^" + message) as error:
         optimization.make_schedule(1e-3, 100, 10, **kwargs)
+    assert str(error.value.as_flags()).startswith("--" + message.replace(" learning_rate", " --learning_rate"))
 
 
 def test_schedule_png_plots_every_step(tmp_path):
@@ -101,9 +103,9 @@ def test_adamw_excludes_layer_norm_and_bias_from_decay():
 
 
 def test_bad_values_are_user_errors():
-    with pytest.raises(UserError, match="--learning_rate=0"):
+    with pytest.raises(UserError, match="^learning_rate=0"):
         optimization.create_optimizer(0, 10, 1)
-    with pytest.raises(UserError, match="--optimizer=sgd is unknown"):
+    with pytest.raises(UserError, match="^optimizer=sgd is unknown"):
         optimization.create_optimizer(1e-3, 10, 1, optimizer="sgd")
 
 
@@ -153,7 +155,7 @@ def test_layerwise_decay_scales_each_variables_step(optimizer, jit):
 
 
 def test_layerwise_decay_out_of_range_is_a_user_error():
-    with pytest.raises(UserError, match=r"--layerwise_lr_decay=1.5 must be in \(0, 1\]"):
+    with pytest.raises(UserError, match=r"^layerwise_lr_decay=1.5 must be in \(0, 1\]"):
         optimization.create_optimizer(1e-3, 10, 1, layerwise_lr_decay=1.5, num_layers=2)
 
 

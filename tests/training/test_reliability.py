@@ -15,7 +15,8 @@ from bert_tf.data import classification, records
 from bert_tf.errors import UserError
 from bert_tf.modeling.tasks import SequenceClassifier
 from bert_tf.tokenization import HostTokenizer
-from bert_tf.training import optimization, trainer as trainer_lib
+from bert_tf.training import optimization
+from bert_tf.training.precision import set_precision
 from bert_tf.training.trainer import Trainer
 from tests import workloads
 
@@ -25,7 +26,7 @@ BATCH, LENGTH, VOCAB = 4, 8, 64
 @pytest.fixture(autouse=True)
 def _float32_policy():
     yield
-    trainer_lib.set_precision("no")
+    set_precision("no")
 
 
 def _config():
@@ -34,7 +35,9 @@ def _config():
                       attention_probs_dropout_prob=0.0)
 
 
-def _trainer(output_dir, regression=False, learning_rate=1e-3, **kwargs):
+def _trainer(output_dir, regression=False, learning_rate=1e-3, library_terms=False, **kwargs):
+    """A trainer worded as a script's (``flag_names``), so the messages below are what the scripts print;
+    with ``library_terms`` as the Python API's."""
     tf_keras.utils.set_random_seed(0)
 
     def model_fn():
@@ -44,7 +47,7 @@ def _trainer(output_dir, regression=False, learning_rate=1e-3, **kwargs):
     kwargs.setdefault("log_steps", 100)
     return Trainer(tf.distribute.OneDeviceStrategy("/cpu:0"), model_fn,
                    lambda: optimization.create_optimizer(learning_rate, 100, 0), str(output_dir),
-                   global_batch_size=BATCH, **kwargs)
+                   BATCH, flag_names=None if library_terms else {"skip_corrupt": "skip_corrupt_records"}, **kwargs)
 
 
 def _batches(num_batches, labels=None, regression=False):
@@ -89,6 +92,11 @@ def test_huge_learning_rate_is_stopped_too(tmp_path):
     trainer = _trainer(tmp_path, learning_rate=1e30, save_checkpoints_steps=1000)
     with pytest.raises(UserError, match=r"^loss became nan at step \d+ \(--nan_policy=stop\): no checkpoint was "
                                         r"saved yet"):
+        trainer.train(_batches(20), num_train_steps=20, verbose=False)
+    # The Python API words it with the parameters' names.
+    trainer = _trainer(tmp_path / "api", learning_rate=1e30, save_checkpoints_steps=1000, library_terms=True)
+    with pytest.raises(UserError, match=r"^loss became nan at step \d+ \(nan_policy=stop\): no checkpoint was saved "
+                                        r"yet; lower learning_rate, check the data, or pass nan_policy=skip_batch$"):
         trainer.train(_batches(20), num_train_steps=20, verbose=False)
 
 
@@ -179,8 +187,6 @@ def _records_dataset_fn(paths, skip_corrupt=False):
 
 @pytest.mark.parametrize("damage", ["bit_flip", "truncate"])
 def test_corrupt_shard_is_named_with_its_record_then_skipped_on_request(tmp_path, damage, monkeypatch):
-    monkeypatch.setattr(records, "READ_FILES", set())
-    monkeypatch.setattr(records, "SKIPPED_CORRUPT", {})
     paths = _write_shards(tmp_path)
     with open(paths[1], "rb") as f:
         data = bytearray(f.read())

@@ -12,6 +12,7 @@ from transformers import BertConfig
 from bert_tf.modeling import tasks
 from bert_tf.tasks import registry
 from bert_tf.training import optimization
+from bert_tf.training.settings import TrainerSettings
 from bert_tf.training.trainer import Trainer
 
 BATCH, LENGTH, VOCAB = 4, 16, 100
@@ -72,7 +73,7 @@ def test_train_and_eval_steps_compile_with_xla(task, tmp_path):
         return model
 
     trainer = Trainer(strategy, model_fn, lambda: optimization.create_optimizer(1e-3, 10, 0), str(tmp_path),
-                      global_batch_size=BATCH, jit_compile=True, steps_per_execution=2, log_steps=2)
+                      TrainerSettings(BATCH, jit_compile=True, steps_per_execution=2, log_steps=2))
     dataset_fn = lambda context: tf.data.Dataset.from_tensors(features).repeat()  # noqa: E731
     before = [w.numpy().copy() for w in trainer.model.trainable_weights]
     summary = trainer.train(dataset_fn, num_train_steps=2, verbose=False)
@@ -108,7 +109,7 @@ def test_trainer_step_is_really_compiled_with_xla(jit_compile, tmp_path):
         return model
 
     trainer = Trainer(strategy, model_fn, lambda: optimization.create_optimizer(1e-3, 10, 0), str(tmp_path),
-                      global_batch_size=BATCH, jit_compile=jit_compile, log_steps=1)
+                      TrainerSettings(BATCH, jit_compile=jit_compile, log_steps=1))
     dataset_fn = lambda context: tf.data.Dataset.from_tensors(features).repeat()  # noqa: E731
     if not jit_compile:
         assert trainer.train(dataset_fn, num_train_steps=1, verbose=False)["global_step"] == 1
