@@ -77,10 +77,9 @@ def pack(corpus, spans, settings, vocab, rng):
     # Each dropped token comes off the front or the back with probability 1/2, drawn row by row
     # in order so a task's bytes depend on its seed alone.
     cut = keep_a + keep_b < a_len + b_len
-    for row, cut_a, cut_b in zip(np.flatnonzero(cut).tolist(), (a_len - keep_a)[cut].tolist(),
-                                 (b_len - keep_b)[cut].tolist()):
-        fronts[row] = (rng.getrandbits(cut_a).bit_count() if cut_a else 0,
-                       rng.getrandbits(cut_b).bit_count() if cut_b else 0)
+    draw = rng.getrandbits
+    fronts[cut] = [(draw(cut_a).bit_count() if cut_a else 0, draw(cut_b).bit_count() if cut_b else 0)
+                   for cut_a, cut_b in zip((a_len - keep_a)[cut].tolist(), (b_len - keep_b)[cut].tolist())]
     a_start, b_start = a_lo + fronts[:, 0], b_lo + fronts[:, 1]
     a_len, b_len = keep_a, keep_b
     lengths = a_len + b_len + 3

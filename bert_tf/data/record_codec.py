@@ -31,14 +31,14 @@ def _varint(value):
 
 @functools.lru_cache(maxsize=8)
 def _varint_table(limit):
-    """Varint bytes of 0..limit-1 as a [limit, width] uint8 table plus each value's byte count."""
+    """Varints of 0..limit-1: [limit, width] uint8 bytes, [limit, width] bool (byte in use), byte counts."""
     values = np.arange(limit, dtype=np.uint64)
     width = max(1, ((limit - 1).bit_length() + 6) // 7)
     shifts = (np.arange(width) * 7).astype(np.uint64)
     groups = ((values[:, None] >> shifts) & np.uint64(0x7F)).astype(np.uint8)
     nbytes = 1 + (values[:, None] >= (np.uint64(1) << shifts[1:])).sum(1)
     more = np.arange(width)[None, :] < (nbytes[:, None] - 1)
-    return groups | (more.astype(np.uint8) << 7), nbytes
+    return groups | (more.astype(np.uint8) << 7), np.arange(width)[None, :] < nbytes[:, None], nbytes
 
 
 def _packed_varints(values):
@@ -48,11 +48,11 @@ def _packed_varints(values):
     if top < 0x80:  # one byte per value: the row's bytes are the values themselves
         flat = values.astype(np.uint8).tobytes()
         return [flat[i:i + columns] for i in range(0, rows * columns, columns)]
-    # Table lookups sized to a power of two, so a few tables serve every batch.
-    table, nbytes = _varint_table(1 << top.bit_length())
-    encoded, counts = table[values], nbytes[values]
-    flat = encoded[np.arange(encoded.shape[-1]) < counts[..., None]].tobytes()
-    ends = np.cumsum(counts.sum(1)).tolist()
+    # Table lookups sized to a power of two, so a few tables serve every batch; np.take, several
+    # times faster than fancy indexing here.
+    table, in_use, nbytes = _varint_table(1 << top.bit_length())
+    flat = np.take(table, values, axis=0)[np.take(in_use, values, axis=0)].tobytes()
+    ends = np.cumsum(np.take(nbytes, values).sum(1)).tolist()
     return [flat[s:e] for s, e in zip([0] + ends[:-1], ends)]
 
 
