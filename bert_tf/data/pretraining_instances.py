@@ -78,8 +78,9 @@ def pack(corpus, spans, settings, vocab, rng):
     # in order so a task's bytes depend on its seed alone.
     cut = keep_a + keep_b < a_len + b_len
     draw = rng.getrandbits
-    fronts[cut] = [(draw(cut_a).bit_count() if cut_a else 0, draw(cut_b).bit_count() if cut_b else 0)
-                   for cut_a, cut_b in zip((a_len - keep_a)[cut].tolist(), (b_len - keep_b)[cut].tolist())]
+    drawn = [(draw(cut_a).bit_count() if cut_a else 0, draw(cut_b).bit_count() if cut_b else 0)
+             for cut_a, cut_b in zip((a_len - keep_a)[cut].tolist(), (b_len - keep_b)[cut].tolist())]
+    fronts[cut] = np.asarray(drawn, np.int64).reshape(-1, 2)
     a_start, b_start = a_lo + fronts[:, 0], b_lo + fronts[:, 1]
     a_len, b_len = keep_a, keep_b
     lengths = a_len + b_len + 3
