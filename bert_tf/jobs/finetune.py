@@ -44,7 +44,7 @@ def _run(flags, task):
         splits["train"].examples = splits["train"].examples[: flags.max_train_examples]
     task.resolve_labels(stored, splits.get("train"))
     # After the training data and labels passed their checks: a refused run writes nothing.
-    data_report.report_job_data(flags, setup.tokenizer, getattr(task, "report_kind", task.name), strategy)
+    data_report.report_job_data(flags, setup.tokenizer, task.report_kind, strategy)
     splits.update((split, task.read(split)) for split in wanted if split != "train")
     cache_dir = flags.cache_dir or os.path.join(flags.output_dir, "cache")
     for split in splits.values():

@@ -42,6 +42,7 @@ class Task:
     label_word = None  # "label"/"tag" when the head is sized by a label list checked against the training data
     trained_by = "bert_tf"  # what fine-tunes such a checkpoint, for the unknown-label-set message
     evaluation_writes_files = False  # each evaluation rewrites prediction files (so none is reused)
+    file_alternative = ""  # another flag naming the dev/test file, for the missing-file message
     text_inputs = None  # serving_default's string inputs; None: no serving signature
 
     def __init__(self, flags=None):
@@ -57,6 +58,11 @@ class Task:
 
     # -- job side ----------------------------------------------------------------------------------
 
+    @property
+    def report_kind(self):
+        """The task the data report (data/report.py) reads the files as."""
+        return self.name
+
     def check_flags(self):
         """Task-specific flag checks, before any TensorFlow work."""
 
@@ -70,8 +76,6 @@ class Task:
 
     def fallback_file(self, split):
         return None
-
-    file_alternative = ""  # another flag that names the dev/test file, for the message
 
     def default_labels(self):
         return None
