@@ -44,6 +44,7 @@ def load_task_model(model_dir):
 
 def warmup_records(module, path, signature_names=("serving_default",)):
     """Writes TF Serving's warmup file: PredictionLog records, one PredictRequest per batch size."""
+    # Deferred: tensorflow-serving-api is needed only here, by a SavedModel export's warmup file.
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
     names = module.text_inputs
