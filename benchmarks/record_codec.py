@@ -9,7 +9,7 @@ Issue 12 asks whether ``bert_tf/data/record_codec.py`` pays for itself. Two figu
   included, imports excluded.
 Both encoders' outputs are checked to parse to equal messages.
 
-  python tools/benchmark.py record_codec                 # data/corpus/wiki.txt, S=128, P=20, dupe 5
+  python tools/benchmark.py record_codec    # pretraining_data's corpus (wiki.txt), S=128, P=20, dupe 10
 """
 import os
 import sys
@@ -18,9 +18,7 @@ import time
 
 from absl import flags as absl_flags
 
-from benchmarks import REPO
-
-DEFAULT_CORPUS = os.path.join(REPO, "data", "corpus", "wiki.txt")
+from benchmarks.pretraining_data import DEFAULT_CORPUS
 
 
 def define_flags(fv):
@@ -31,7 +29,7 @@ def define_flags(fv):
                     flag_values=fv)
     f.DEFINE_integer("seq_length", 128, "--max_seq_length.", flag_values=fv)
     f.DEFINE_integer("predictions", 20, "--max_predictions_per_seq.", flag_values=fv)
-    f.DEFINE_integer("dupe_factor", 5, "--dupe_factor of the whole conversion.", flag_values=fv)
+    f.DEFINE_integer("dupe_factor", 10, "--dupe_factor of the whole conversion.", flag_values=fv)
     f.DEFINE_integer("workers", 2, "--num_workers of the whole conversion.", flag_values=fv)
     f.DEFINE_integer("repeats", 3, "Timed repetitions of each encoder on the same instances (best one counts).",
                      flag_values=fv)
