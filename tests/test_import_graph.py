@@ -23,7 +23,6 @@ FLOORS = [
     ("bert_tf.modeling",),  # models read data's conventions (feature names, IGNORE_LABEL), never the reverse
     ("bert_tf.training",),  # optimizers, the loop, metrics: train any model on any records
     ("bert_tf.tasks",),  # one class per fine-tuning task: its files, head, scores, predictions and signature
-    ("bert_tf.tasks",),  # one class per fine-tuning task: its files, head, scores, predictions and signature
     ("bert_tf.run_metadata",),  # what a run recorded: its model files and optimizer settings
     ("bert_tf.export", "bert_tf.predictor"),  # serving exports and running them
     ("bert_tf.flags", "bert_tf.flag_help", "bert_tf.flag_ranges"),  # the scripts' flag groups (training's schedule names, distribution)
