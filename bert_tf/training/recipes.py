@@ -12,7 +12,7 @@ RECIPES = {
     "bert": {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01, "clip_norm": 1.0},
     "fast": {"warmup_proportion": 0.1, "lr_schedule": "constant", "weight_decay": 0.01, "clip_norm": 1.0},
 }
-DEFAULT_RECIPE = "bert"
+DEFAULT_RECIPE = "fast"
 RECIPE_HELP = {
     "bert": "google-research/bert's: 10% warmup, linear decay to zero, weight decay 0.01, clipping at norm 1",
     "fast": "10% warmup, then the peak rate to the end; weight decay 0.01, clipping at norm 1",
