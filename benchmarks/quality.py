@@ -127,6 +127,23 @@ def _init_dir(flags, work):
     return path, encoder.config
 
 
+def _prepare(task, settings, work):
+    """(files, examples, training lengths, head kind, number of labels) of one task's data."""
+    files = {}
+    for split, count in (("train", settings["max_train_examples"]), ("test", settings["max_test_examples"])):
+        source = os.path.join(REPO, TASKS[task][split])
+        target = os.path.join(work, f"{task}-{split}{os.path.splitext(source)[1]}")
+        files[split] = _first_sentences(source, count, target)
+    train_texts, train_labels = _examples(task, files["train"])
+    test_texts, test_labels = _examples(task, files["test"])
+    tagging = TASKS[task]["job"] == "tagger"
+    label_list = sorted({t for tags in train_labels for t in tags} if tagging else set(train_labels))
+    data = (train_texts, train_labels, test_texts, test_labels, label_list)
+    lengths = wordpiece_lengths(task, train_texts, settings["max_seq_length"])
+    return (files, data, lengths, "tagging" if tagging else "classification",
+            1 if task == "regression" else len(label_list))
+
+
 def run(flags):
     import tf_keras
 
@@ -138,22 +155,13 @@ def run(flags):
         peak = flops.matmul_peak("float32", size=512 if flags.quick else 2048)
         print(f"float32 matmul peak: {peak / 1e9:.1f} GFLOP/s, cpus {os.cpu_count()}", flush=True)
         init_dir, config = _init_dir(flags, work)
+        prepared = {task: _prepare(task, settings, work) for task in flags.tasks}
         runs = []
-        for task in flags.tasks:
-            files = {}
-            for split, count in (("train", settings["max_train_examples"]), ("test", settings["max_test_examples"])):
-                source = os.path.join(REPO, TASKS[task][split])
-                files[split] = _first_sentences(source, count, os.path.join(
-                    work, f"{task}-{split}{os.path.splitext(source)[1]}"))
-            train_texts, train_labels = _examples(task, files["train"])
-            test_texts, test_labels = _examples(task, files["test"])
-            tagging = TASKS[task]["job"] == "tagger"
-            label_list = sorted({t for tags in train_labels for t in tags} if tagging else set(train_labels))
-            data = (train_texts, train_labels, test_texts, test_labels, label_list)
-            lengths = wordpiece_lengths(task, train_texts, settings["max_seq_length"])
-            head = "tagging" if tagging else "classification"
-            num_labels = 1 if task == "regression" else len(label_list)
-            for cell in flags.cells:
+        # Cell by cell across the tasks: the first cells (the plain recipe, the defaults) cover every
+        # task early, so an interrupted run still compares them everywhere.
+        for cell in flags.cells:
+            for task in flags.tasks:
+                files, data, lengths, head, num_labels = prepared[task]
                 for seed in settings["seeds"]:
                     started = time.perf_counter()
                     if cell == PLAIN:
@@ -162,7 +170,7 @@ def run(flags):
                     else:
                         metric, train_seconds, bounds = run_bert_tf(task, cell, seed, settings, files, init_dir, work)
                     wall = time.perf_counter() - started
-                    # 72 models built in one process: drop each one's graph state before the next.
+                    # 81 models built in one process: drop each one's graph state before the next.
                     tf_keras.backend.clear_session()
                     padded = flops.padded_lengths(lengths, bounds or [settings["max_seq_length"]])
                     work_flops = settings["num_train_epochs"] * flops.training_flops(config, padded, head, num_labels)

@@ -26,10 +26,10 @@ TASKS = {
 # The paper recipe's choices (--recipe=bert) and the flag that switches each to the plain recipe's.
 SWITCHES = {
     "constant_rate": ["--lr_schedule=constant"],  # the 10% warmup kept, no decay after it
+    "no_buckets": ["--length_buckets="],  # every example padded to max_seq_length: batches mix lengths
     "no_warmup": ["--warmup_proportion=0"],  # linear decay kept, from the peak at step 0
     "no_clipping": ["--clip_norm=0"],
     "no_weight_decay": ["--weight_decay=0"],
-    "no_buckets": ["--length_buckets="],  # every example padded to max_seq_length: batches mix lengths
 }
 # The recipe the ablation starts from; its cells change one choice of it at a time.
 BERT_RECIPE = "bert_recipe"
