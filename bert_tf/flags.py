@@ -8,13 +8,12 @@ lists a script's own flags by group.
 from absl import flags
 
 from bert_tf import distribute
+from bert_tf.data.text_files import ENCODING_HELP
 from bert_tf.flag_help import grouped
 # The jobs' define_flags end with check_ranges(fv): defining a script's flags includes their ranges.
 from bert_tf.flag_ranges import check_ranges  # noqa: F401
 from bert_tf.training import optimization, recipes
 
-ENCODING_HELP = ("Encoding of the input text files (default: UTF-8, with or without a BOM; UTF-16 with a BOM is "
-                 "recognised). Chinese files are often gb18030 (a superset of GBK and GB2312) or big5.")
 
 
 @grouped("distribution")
@@ -100,7 +99,7 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
 def define_schedule_flags(fv=flags.FLAGS):
     """The learning-rate schedule after warmup; unset knobs take the defaults in training/optimization.py."""
     flags.DEFINE_enum("lr_schedule", None, list(optimization.SCHEDULES),
-                      "Learning rate after the linear warmup (default: linear). linear and polynomial decay to "
+                      "Learning rate after the linear warmup (default: linear; the fine-tuning scripts take --recipe's). linear and polynomial decay to "
                       "--lr_end at the last step, polynomial as (1 - progress)**--lr_power; cosine follows half a "
                       "cosine wave down to --lr_end; cosine_with_restarts runs --num_cycles such waves, each "
                       "restarting at --learning_rate; constant stays at --learning_rate.", flag_values=fv)
@@ -180,4 +179,4 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                           flag_values=fv)
     define_peft_flags(fv)
     # --help shows the default recipe's values; a job applies --recipe's before it reads them.
-    recipes.apply(fv, recipes.DEFAULT_RECIPE)
+    recipes.set_defaults(fv, recipes.DEFAULT_RECIPE)

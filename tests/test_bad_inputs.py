@@ -146,8 +146,12 @@ CASES = [
      lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "learning_rate": 0},
      "--learning_rate=0.0 must be positive"),
     ("lr_end_above_peak", "--lr_end at or above --learning_rate",
-     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "lr_end": 1e-3},
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "lr_schedule": "linear", "lr_end": 1e-3},
      "--lr_end=0.001 must be at least 0 and below --learning_rate=5e-05"),
+    ("lr_end_under_constant_recipe", "--lr_end without --lr_schedule under the default --recipe=fast",
+     lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "lr_end": 1e-6},
+     "--lr_end shapes a decaying schedule, but --recipe=fast keeps the learning rate constant: add "
+     "--lr_schedule=linear (or another decaying schedule), or --recipe=bert"),
     ("lr_power_not_polynomial", "--lr_power with --lr_schedule=cosine",
      lambda d, c: {"train_file": _tsv(d, GOOD_TSV), "lr_schedule": "cosine", "lr_power": 2.0},
      "--lr_power applies only to --lr_schedule=polynomial, not cosine: drop it or change --lr_schedule"),

@@ -13,6 +13,8 @@ RECIPES = {
     "fast": {"warmup_proportion": 0.1, "lr_schedule": "constant", "weight_decay": 0.01, "clip_norm": 1.0},
 }
 DEFAULT_RECIPE = "fast"
+# Schedule settings that only a decaying schedule reads.
+DECAY_KNOBS = ("lr_end", "lr_power", "num_cycles")
 RECIPE_HELP = {
     "bert": "google-research/bert's: 10% warmup, linear decay to zero, weight decay 0.01, clipping at norm 1",
     "fast": "10% warmup, then the peak rate to the end; weight decay 0.01, clipping at norm 1",
@@ -26,21 +28,37 @@ def settings(recipe):
     return dict(RECIPES[recipe])
 
 
-def apply(flags, recipe=None):
-    """Makes ``recipe`` (default: flags.recipe) the default of the flags it sets; values given on the
-    command line or assigned in code keep theirs.
+def apply(flags):
+    """At a job's start: makes flags.recipe's values the defaults of the flags it sets (see
+    ``set_defaults``), after refusing a knob of a decaying schedule under a constant-rate recipe."""
+    recipe = getattr(flags, "recipe", None) or DEFAULT_RECIPE
+    if settings(recipe)["lr_schedule"] == "constant" and not _given(flags, "lr_schedule"):
+        # A knob of a decaying schedule says the user expects one (google-research/bert's default).
+        knob = next((name for name in DECAY_KNOBS if getattr(flags, name, None) is not None), None)
+        if knob:
+            raise UserError(f"--{knob} shapes a decaying schedule, but --recipe={recipe} keeps the learning rate "
+                            "constant: add --lr_schedule=linear (or another decaying schedule), or --recipe=bert")
+    set_defaults(flags, recipe)
 
-    ``flags`` is an absl FlagValues (defaults replaced with ``set_default``, which leaves explicitly
-    set flags alone) or a plain namespace (only missing or None attributes are filled). Called when the
-    flags are defined (before parsing) as well as when a job starts."""
-    recipe = recipe or getattr(flags, "recipe", None) or DEFAULT_RECIPE
-    chosen = settings(recipe)
-    for name, value in chosen.items():
+
+def set_defaults(flags, recipe):
+    """Makes ``recipe``'s values the defaults of the flags it sets; values given on the command line or
+    assigned in code keep theirs. ``flags`` is an absl FlagValues (``set_default`` leaves explicitly set
+    flags alone; the scripts' flag definitions call this before parsing, so --help shows the default
+    recipe's values) or a plain namespace (only missing or None attributes are filled)."""
+    for name, value in settings(recipe).items():
         if hasattr(flags, "set_default"):
             if name in flags:
                 flags.set_default(name, value)
         elif getattr(flags, name, None) is None:
             setattr(flags, name, value)
+
+
+def _given(flags, name):
+    """Whether ``name`` was set on the command line or in code (not left at its default)."""
+    if hasattr(flags, "set_default"):
+        return name in flags and not flags[name].using_default_value
+    return getattr(flags, name, None) is not None
 
 
 def in_effect(flags):

@@ -48,3 +48,15 @@ def test_plain_namespace_gets_only_missing_values():
 def test_unknown_recipe_is_refused():
     with pytest.raises(UserError, match="unknown recipe 'slow'"):
         recipes.settings("slow")
+
+
+def test_a_decay_knob_without_a_schedule_under_the_constant_recipe_is_refused():
+    fv = _finetune_flags(["--lr_end=1e-6"])
+    with pytest.raises(UserError, match="--lr_end shapes a decaying schedule, but --recipe=fast keeps"):
+        recipes.apply(fv)
+    fv = _finetune_flags(["--lr_end=1e-6", "--lr_schedule=linear"])
+    recipes.apply(fv)
+    assert recipes.in_effect(fv)["lr_schedule"] == "linear"
+    fv = _finetune_flags(["--lr_end=1e-6", "--recipe=bert"])
+    recipes.apply(fv)
+    assert fv.lr_schedule == "linear" and fv.lr_end == 1e-6
