@@ -18,6 +18,8 @@ CORE = [
     "absl-py>=2.1",
     "safetensors>=0.4",
     "tokenizers>=0.20",
+    # TFRecord checksums for the records create_pretraining_data frames without TensorFlow.
+    "google-crc32c>=1.5",
     "numpy>=1.26",
     "tqdm>=4.66",
     "matplotlib>=3.8",

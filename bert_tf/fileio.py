@@ -1,6 +1,7 @@
 """Paths of any TensorFlow filesystem (local, ``gs://``, ``ram://``...) and atomic outputs.
 
-Every path a user passes is read and written through ``tf.io.gfile``. Libraries that open only
+Every path a user passes is read and written through ``tf.io.gfile`` (``bert_tf.gfile``: the same
+calls on os for local paths, so local-only scripts need not import TensorFlow). Libraries that open only
 local files (Hugging Face ``save_pretrained``/``from_pretrained``, h5py) get a local stand-in
 from the two staging helpers here, ``local_copy`` (reading) and ``staged_output_dir`` (writing),
 which are no-ops for local paths.
@@ -18,12 +19,13 @@ import io
 import json
 import os
 import re
+import sys
 import tempfile
 import uuid
 
-import tensorflow as tf
-
+from bert_tf import gfile
 from bert_tf.errors import UserError
+from bert_tf.gfile import is_local  # noqa: F401  (callers read it as fileio.is_local)
 
 
 def _temp_sibling(path):
@@ -32,28 +34,23 @@ def _temp_sibling(path):
 
 def _remove(path):
     try:
-        if tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
-        elif tf.io.gfile.exists(path):
-            tf.io.gfile.remove(path)
-    except tf.errors.NotFoundError:
+        if gfile.isdir(path):
+            gfile.rmtree(path)
+        elif gfile.exists(path):
+            gfile.remove(path)
+    except (FileNotFoundError,) + _tensorflow_errors("NotFoundError"):
         pass  # ram:// says "model" exists when only "model.partial-..." does
-
-
-def is_local(path):
-    """True for paths of this machine's disk (no scheme, or ``file://``)."""
-    return "://" not in str(path) or str(path).startswith("file://")
 
 
 def _files_under(directory):
     """Paths relative to ``directory`` of every file below it, sorted (any filesystem)."""
     root = directory.rstrip("/") + "/"
     found = []
-    for parent, _, names in tf.io.gfile.walk(directory):
+    for parent, _, names in gfile.walk(directory):
         prefix = parent.rstrip("/") + "/"
         # ram:// lists by bare string prefix ("assets" shows ".extra" of "assets.extra/"); such
         # phantoms do not exist when asked by their full name.
-        found.extend(prefix[len(root):] + name for name in names if tf.io.gfile.exists(prefix + name))
+        found.extend(prefix[len(root):] + name for name in names if gfile.exists(prefix + name))
     return sorted(found)
 
 
@@ -64,11 +61,11 @@ def copy_tree(source, target, last=None):
     if last in files:
         files.remove(last)
         files.append(last)
-    tf.io.gfile.makedirs(target)
+    gfile.makedirs(target)
     for relative in files:
         destination = f"{target.rstrip('/')}/{relative}"
-        tf.io.gfile.makedirs(os.path.dirname(destination))
-        tf.io.gfile.copy(f"{source.rstrip('/')}/{relative}", destination, overwrite=True)
+        gfile.makedirs(os.path.dirname(destination))
+        gfile.copy(f"{source.rstrip('/')}/{relative}", destination, overwrite=True)
 
 
 def _publish_directory(temp, path, marker):
@@ -77,9 +74,9 @@ def _publish_directory(temp, path, marker):
     A replaced directory loses its marker first, so from that moment readers treat it as
     incomplete; the new files follow, the marker last.
     """
-    if tf.io.gfile.exists(path):
-        if marker and tf.io.gfile.exists(f"{path}/{marker}"):
-            tf.io.gfile.remove(f"{path}/{marker}")
+    if gfile.exists(path):
+        if marker and gfile.exists(f"{path}/{marker}"):
+            gfile.remove(f"{path}/{marker}")
         _remove(path)
     copy_tree(temp, path, last=marker)
     _remove(temp)
@@ -100,16 +97,16 @@ def atomic_path(path, marker=None):
     temp = _temp_sibling(path)
     try:
         yield temp
-        if tf.io.gfile.isdir(temp) and not is_local(path):
+        if gfile.isdir(temp) and not is_local(path):
             _publish_directory(temp, path, marker)
-        elif tf.io.gfile.isdir(temp) and tf.io.gfile.exists(path):
+        elif gfile.isdir(temp) and gfile.exists(path):
             # Directories cannot be replaced by rename; move the old one aside first.
             old = _temp_sibling(path)
-            tf.io.gfile.rename(path, old)
-            tf.io.gfile.rename(temp, path)
+            gfile.rename(path, old)
+            gfile.rename(temp, path)
             _remove(old)
         else:
-            tf.io.gfile.rename(temp, path, overwrite=True)
+            gfile.rename(temp, path, overwrite=True)
     except BaseException:
         _remove(temp)
         raise
@@ -124,10 +121,10 @@ def local_copy(path):
         return
     with tempfile.TemporaryDirectory(prefix="bert_tf_in_") as work:
         local = os.path.join(work, os.path.basename(path.rstrip("/")) or "copy")
-        if tf.io.gfile.isdir(path):
+        if gfile.isdir(path):
             copy_tree(path, local)
         else:
-            tf.io.gfile.copy(path, local)
+            gfile.copy(path, local)
         yield local
 
 
@@ -158,7 +155,7 @@ def storage_error_message(error):
     reason = _STORAGE_ERRNOS.get(getattr(error, "errno", None))
     if reason is None:
         reason = next((r for r in _STORAGE_ERRNOS.values() if r.lower() in text.lower()), None)
-    if reason is None or not isinstance(error, (OSError, tf.errors.OpError)):
+    if reason is None or not isinstance(error, (OSError,) + _tensorflow_errors("OpError")):
         return None
     path = getattr(error, "filename", None)
     if not path:
@@ -168,9 +165,15 @@ def storage_error_message(error):
             "--output_dir; checkpoints and files saved before are kept")
 
 
+def _tensorflow_errors(name):
+    """(tf.errors.<name>,) once TensorFlow is loaded, else (): without it no call raised one."""
+    tf = sys.modules.get("tensorflow")
+    return (getattr(tf.errors, name),) if tf is not None and hasattr(tf, "errors") else ()
+
+
 def write_bytes(path, data):
     with atomic_path(path) as temp:
-        with tf.io.gfile.GFile(temp, "wb") as f:
+        with gfile.GFile(temp, "wb") as f:
             f.write(data)
 
 
@@ -191,21 +194,21 @@ def write_json(path, obj):
 
 
 def read_json(path):
-    with tf.io.gfile.GFile(path) as f:
+    with gfile.GFile(path) as f:
         return json.load(f)
 
 
 def ensure_dir(path):
     """Creates ``path`` as a directory, or fails with a clear message if a file is in the way."""
-    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+    if gfile.exists(path) and not gfile.isdir(path):
         raise UserError(f"{path} is a file, not a directory: choose another output directory")
     try:
-        tf.io.gfile.makedirs(path)
-    except (PermissionError, tf.errors.PermissionDeniedError) as error:
+        gfile.makedirs(path)
+    except (PermissionError,) + _tensorflow_errors("PermissionDeniedError") as error:
         raise UserError(f"cannot create directory {path} ({error}): choose a writable location") from None
-    except (NotADirectoryError, FileExistsError, tf.errors.FailedPreconditionError):
+    except (NotADirectoryError, FileExistsError) + _tensorflow_errors("FailedPreconditionError"):
         parent = os.path.dirname(os.path.abspath(path)) if is_local(path) else os.path.dirname(path)
-        while parent and not tf.io.gfile.exists(parent) and parent != os.path.dirname(parent):
+        while parent and not gfile.exists(parent) and parent != os.path.dirname(parent):
             parent = os.path.dirname(parent)
         raise UserError(f"cannot create directory {path}: {parent} is a file: choose a path in a directory") from None
 
@@ -222,7 +225,7 @@ def _paths_of(value):
     """A flag's path, or each file its comma-separated globs match (the pattern itself when none)."""
     found = []
     for pattern in (p.strip() for p in str(value).split(",") if p.strip()):
-        matched = tf.io.gfile.glob(pattern) if any(c in pattern for c in "*?[") else []
+        matched = gfile.glob(pattern) if any(c in pattern for c in "*?[") else []
         found.extend(matched or [pattern])
     return found
 
@@ -237,10 +240,10 @@ def check_outputs_apart(outputs, inputs=None):
             continue
         flag = output_flag if output_flag.startswith("--") else f"--{output_flag}"
         is_file = flag.endswith("_file")
-        if is_file and tf.io.gfile.isdir(output):
+        if is_file and gfile.isdir(output):
             raise UserError(f"{flag} {output} is a directory, not a file: name a file (e.g. {output.rstrip('/')}/"
                             "out) or another path")
-        if not is_file and tf.io.gfile.exists(output) and not tf.io.gfile.isdir(output):
+        if not is_file and gfile.exists(output) and not gfile.isdir(output):
             raise UserError(f"{flag} {output} is a file, not a directory: choose another {flag}")
         if is_local(output):
             parent = os.path.dirname(_comparable(output))
@@ -266,13 +269,13 @@ def check_replaceable_dir(path, marker, overwrite, flag="--output_dir", action="
     """Refuses a non-empty directory holding none of ``marker`` (a name or a tuple of names: the metadata
     files bert_tf writes into its outputs) unless ``overwrite``: it holds someone else's files. Entries
     named in ``ignore`` do not count."""
-    if not tf.io.gfile.exists(path):
+    if not gfile.exists(path):
         return
-    if not tf.io.gfile.isdir(path):
+    if not gfile.isdir(path):
         raise UserError(f"{flag} {path} is a file, not a directory: choose another {flag}")
     markers = (marker,) if isinstance(marker, str) else tuple(marker)
-    entries = [e for e in tf.io.gfile.listdir(path) if e.rstrip("/") not in ignore]
-    if overwrite or not entries or any(tf.io.gfile.exists(os.path.join(path, m)) for m in markers):
+    entries = [e for e in gfile.listdir(path) if e.rstrip("/") not in ignore]
+    if overwrite or not entries or any(gfile.exists(os.path.join(path, m)) for m in markers):
         return
     raise UserError(f"{flag} {path} is a non-empty directory bert_tf did not write (no {markers[0]}): choose an empty "
                     f"or new {flag}, or pass --overwrite_output_dir to {action}")
@@ -281,9 +284,9 @@ def check_replaceable_dir(path, marker, overwrite, flag="--output_dir", action="
 def require_file(path, what, fix="check the path"):
     if not path:
         raise UserError(f"{what} is required: pass it as a flag")
-    if not tf.io.gfile.exists(path):
+    if not gfile.exists(path):
         raise UserError(f"{what} {path} does not exist: {fix}")
-    if tf.io.gfile.isdir(path):
+    if gfile.isdir(path):
         raise UserError(f"{what} {path} is a directory, not a file: {fix}")
     return path
 
@@ -294,7 +297,7 @@ def read_json_object(path, what, fields=None, fix="regenerate it"):
     type is one UserError naming the file, the key and ``fix``."""
     require_file(path, what, fix)
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
+        with gfile.GFile(path, "rb") as f:
             data = json.loads(f.read().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise UserError(f"{what} {path} is not valid JSON ({str(error).splitlines()[0]}): {fix}") from None
@@ -314,7 +317,7 @@ def expand_inputs(patterns, what="--input_file"):
     """Comma-separated globs -> sorted file list; an empty match is an error naming the pattern."""
     files = []
     for pattern in [p.strip() for p in str(patterns).split(",") if p.strip()]:
-        matched = sorted(tf.io.gfile.glob(pattern))
+        matched = sorted(gfile.glob(pattern))
         if not matched:
             raise UserError(f"{what} {pattern} matches no file: check the path or glob")
         files.extend(matched)

@@ -17,7 +17,7 @@ FLOORS = [
     # Leaves every layer uses: errors, file I/O, presets, tokenizers, the strategy, the run log; text
     # reading (the vocab builder reads corpora with it) and progress lines (data conversion and
     # training report with them) import nothing of bert_tf's but errors.
-    ("bert_tf.errors", "bert_tf.fileio", "bert_tf.config", "bert_tf.tokenization", "bert_tf.distribute",
+    ("bert_tf.errors", "bert_tf.gfile", "bert_tf.fileio", "bert_tf.config", "bert_tf.tokenization", "bert_tf.distribute",
      "bert_tf.log_file", "bert_tf.data.text_files", "bert_tf.training.progress"),
     ("bert_tf.data",),  # raw files -> examples -> records -> tf.data
     ("bert_tf.modeling",),  # models read data's conventions (feature names, IGNORE_LABEL), never the reverse

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from bert_tf import tokenization
-from bert_tf.tokenization import GraphTokenizer, HostTokenizer
+from bert_tf.export.graph_tokenizer import GraphTokenizer
+from bert_tf.tokenization import HostTokenizer
 from tests.conftest import DATA
 
 ZH = os.path.join(DATA, "zh")

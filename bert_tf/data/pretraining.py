@@ -12,7 +12,7 @@ How it differs from the reference script, and why:
 * Work is split into tasks of ``DOCS_PER_TASK`` documents per duplication round. Each task draws
   from its own generators seeded by (random_seed, round, task), so output is byte-identical for
   any ``--num_workers``; tasks run in forked worker processes and stream, in task order, into
-  ``records.write_records``.
+  ``record_writer.write_records``.
 * Masking and record serialization are vectorized over a task's instances with numpy.
 * The reference shuffles all instances globally (in RAM); here documents are shuffled per round
   and instances within a task, and the training reader shuffles again.
@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from bert_tf import fileio
-from bert_tf.data import ordered_pool, pretraining_corpus, pretraining_instances, pretraining_masking, records
+from bert_tf.data import ordered_pool, pretraining_corpus, pretraining_instances, pretraining_masking, record_writer
 from bert_tf.data.record_codec import serialize_examples
 from bert_tf.errors import UserError
 from bert_tf.training import progress
@@ -182,7 +182,7 @@ def create_pretraining_data(input_files, output_file, tokenizer, settings, num_o
     bar = progress.Bar(corpus.num_documents * settings.dupe_factor, unit="doc", desc="instances", enabled=verbose)
     started = time.time()
     try:
-        written = records.write_records(output_file, _serialized_stream(corpus, settings, vocab, num_workers, bar,
+        written = record_writer.write_records(output_file, _serialized_stream(corpus, settings, vocab, num_workers, bar,
                                                                         counters),
                                         num_shards=num_output_shards, compression="GZIP" if gzip else None)
     finally:

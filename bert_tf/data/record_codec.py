@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from bert_tf.data import records
+from bert_tf.data import record_writer
 
 # Ids, positions and labels of BERT records stay far below this (vocabularies hold at most a few
 # hundred thousand pieces), and a lookup table of this many varints takes 6 MB. Larger values are
@@ -70,7 +70,7 @@ def _entry_header(key, kind_tag, payload_length):
 def serialize_examples(features):
     """{name: int or float array [N, ...]} -> N serialized tf.train.Example (packed lists, in key order).
 
-    Equivalent to ``records.to_example(...).SerializeToString()`` (tests check they parse to
+    Equivalent to ``record_writer.to_example(...).SerializeToString()`` (tests check they parse to
     equal messages) but vectorized: per-value Python work is what makes the reference slow.
     Integers must be non-negative; a batch holding one of TABLE_LIMIT or more goes the protobuf way.
     """
@@ -80,7 +80,7 @@ def serialize_examples(features):
         raise ValueError("feature values must be non-negative")
     if any(int(array.max()) >= TABLE_LIMIT for array in ints):
         count = len(next(iter(arrays.values())))
-        return [records.to_example({name: array[row] for name, array in arrays.items()}).SerializeToString()
+        return [record_writer.to_example({name: array[row] for name, array in arrays.items()}).SerializeToString()
                 for row in range(count)]
     columns = []
     for name, array in arrays.items():

@@ -11,11 +11,13 @@ import codecs
 import re
 import unicodedata
 
-import tensorflow as tf
 from absl import logging
 
+from bert_tf import gfile
 from bert_tf.errors import UserError
 
+ENCODING_HELP = ("Encoding of the input text files (default: UTF-8, with or without a BOM; UTF-16 with a BOM is "
+                 "recognised). Chinese files are often gb18030 (a superset of GBK and GB2312) or big5.")
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _CJK = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
 # Spaces that look like a tab or a column gap in an editor but are not one.
@@ -103,9 +105,9 @@ def _numbers(numbers, limit=5):
 
 def read_text(path, encoding=None):
     """The whole decoded file (BOM removed)."""
-    if tf.io.gfile.isdir(path):
+    if gfile.isdir(path):
         raise UserError(f"{path} is a directory, not a file: pass the data file itself")
-    with tf.io.gfile.GFile(path, "rb") as f:
+    with gfile.GFile(path, "rb") as f:
         raw = f.read()
     return decode(path, raw, encoding)
 

@@ -24,7 +24,7 @@ import types
 import tensorflow as tf
 
 from bert_tf.modeling import lora
-from bert_tf.tokenization import GraphTokenizer
+from bert_tf.export.graph_tokenizer import GraphTokenizer
 
 IDS_SIGNATURE = [tf.TensorSpec([None, None], tf.int32, name=n)
                  for n in ("input_ids", "attention_mask", "token_type_ids")]

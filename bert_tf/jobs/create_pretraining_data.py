@@ -4,9 +4,10 @@ import os
 from absl import flags as absl_flags
 
 from bert_tf import fileio
-from bert_tf import flags as flag_groups
-from bert_tf.data import pretraining, records
+from bert_tf.data import pretraining, record_writer
+from bert_tf.data.text_files import ENCODING_HELP
 from bert_tf.errors import UserError
+from bert_tf.flag_ranges import check_ranges
 from bert_tf.tokenization import HostTokenizer
 
 
@@ -24,7 +25,7 @@ def define_flags(fv):
     f.DEFINE_bool("pre_segmented", False, "The input is word-segmented, words separated by spaces (e.g. Chinese "
                   "from a word segmenter): with --do_whole_word_mask all pieces of a word are masked together. "
                   "The spaces change no token.", flag_values=fv)
-    f.DEFINE_string("encoding", None, flag_groups.ENCODING_HELP, flag_values=fv)
+    f.DEFINE_string("encoding", None, ENCODING_HELP, flag_values=fv)
     f.DEFINE_integer("max_seq_length", 128, "Sequence length of every instance, [CLS] and [SEP]s included.",
                      flag_values=fv)
     f.DEFINE_integer("max_predictions_per_seq", 20, "Maximum masked-LM predictions per sequence.", flag_values=fv)
@@ -42,7 +43,7 @@ def define_flags(fv):
     f.DEFINE_bool("dynamic_masking", False,
                   "Write unmasked sequences (no masked_lm_* features); run_pretraining.py --dynamic_masking "
                   "then draws new masks every epoch.", flag_values=fv)
-    flag_groups.check_ranges(fv)
+    check_ranges(fv)
 
 
 def settings_from(flags):
@@ -59,7 +60,7 @@ def run(flags, verbose=True):
         raise UserError("--input_file is required: comma-separated text files or globs")
     if not flags.output_file:
         raise UserError("--output_file is required")
-    for output in records.shard_paths(flags.output_file, flags.num_output_shards or 1):
+    for output in record_writer.shard_paths(flags.output_file, flags.num_output_shards or 1):
         fileio.check_outputs_apart({"--output_file": output},
                                    {"--input_file": flags.input_file, "--vocab_file": flags.vocab_file})
     settings = settings_from(flags)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.data import record_codec, records
+from bert_tf.data import record_codec, record_writer, records
 
 
 def test_fast_serializer_matches_protobuf():
@@ -26,8 +26,8 @@ def test_bert_range_values_take_the_vectorized_path_and_larger_ones_protobufs(mo
     features["input_ids"][0, :3] = [0, 127, record_codec.TABLE_LIMIT - 1]  # one-, one- and three-byte varints
     wide = dict(features, input_ids=features["input_ids"] + record_codec.TABLE_LIMIT)
     protobuf_rows = []
-    to_example = records.to_example
-    monkeypatch.setattr(records, "to_example", lambda row: protobuf_rows.append(row) or to_example(row))
+    to_example = record_writer.to_example
+    monkeypatch.setattr(record_writer, "to_example", lambda row: protobuf_rows.append(row) or to_example(row))
     for batch, expected_protobuf_rows in ((features, 0), (wide, 6)):
         for row, raw in enumerate(record_codec.serialize_examples(batch)):
             expected = to_example({k: v[row] for k, v in batch.items()})

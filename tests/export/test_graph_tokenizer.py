@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bert_tf.tokenization import GraphTokenizer, HostTokenizer
+from bert_tf.export.graph_tokenizer import GraphTokenizer
+from bert_tf.tokenization import HostTokenizer
 
 TRICKY = [
     "Héllo, wörld! Ça va?", "naïve café résumé", "東京は日本の首都です。", "don't stop-believing...",
