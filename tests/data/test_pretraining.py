@@ -1,5 +1,7 @@
 """Pretraining records: schema, masking and NSP statistics, determinism, bad input."""
 import os
+import subprocess
+import sys
 
 import bert_tf  # noqa: F401
 import numpy as np
@@ -193,3 +195,18 @@ def test_nsp_balance_and_short_targets_on_short_sentences():
     # sequences, and the short ones are many (a document yields more of them).
     _, short = _synthetic_instances(short_seq_prob=1.0)
     assert short.mean() < 0.55 * lengths.mean() and short.min() == 5 + 5 + 3, short.mean()
+
+
+def test_a_local_run_never_imports_tensorflow(tmp_path, corpus_file, vocab_file):
+    """TensorFlow's import was half of a 100k-instance run: local files, uncompressed, need none of it."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tools",
+                          "create_pretraining_data.py")
+    output = str(tmp_path / "out.tfrecord")
+    result = subprocess.run([sys.executable, "-X", "importtime", script, f"--input_file={corpus_file}",
+                             f"--vocab_file={vocab_file}", f"--output_file={output}", "--dupe_factor=2",
+                             "--num_workers=1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "bert_tf.data.pretraining" in loaded
+    assert not {"tensorflow", "tensorflow_text", "tf_keras"} & loaded
+    assert len(_read(output)["input_ids"]) > 0
