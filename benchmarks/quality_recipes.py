@@ -31,9 +31,13 @@ SWITCHES = {
     "no_clipping": ["--clip_norm=0"],
     "no_weight_decay": ["--weight_decay=0"],
 }
-# The recipe the ablation starts from; its cells change one choice of it at a time.
+# The recipes the ablation starts from: the defaults (--recipe=fast, whose schedule is already the
+# constant rate) and google-research/bert's; each of their cells changes one choice at a time.
 BERT_RECIPE = "bert_recipe"
+_ON_DEFAULTS = {f"fast_{name}": switch for name, switch in SWITCHES.items() if name != "constant_rate"}
 CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
+         **_ON_DEFAULTS,
+         "fast_all_plain": [f for switch in _ON_DEFAULTS.values() for f in switch],
          BERT_RECIPE: ["--recipe=bert"],
          **{name: ["--recipe=bert", *switch] for name, switch in SWITCHES.items()},
          "all_plain": ["--recipe=bert", *[f for switch in SWITCHES.values() for f in switch]]}
