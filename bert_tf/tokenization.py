@@ -115,8 +115,11 @@ def build_vocab(input_files, output_file, vocab_size=30522, do_lower_case=True, 
     tokenizer.train_from_iterator(lines(), vocab_size=vocab_size, min_frequency=min_frequency,
                                   limit_alphabet=max(1000, alphabet), special_tokens=list(SPECIAL_TOKENS),
                                   show_progress=False)
-    tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-              if not (t.startswith("##") and _CJK_CHAR.fullmatch(t[2:]))]
+    learned = {t for t in tokenizer.get_vocab() if not (t.startswith("##") and _CJK_CHAR.fullmatch(t[2:]))}
+    # The trainer numbers tokens of equal count in hash order, which changes from run to run; ids
+    # do not change how WordPiece splits text, so the file lists the same set in a fixed order
+    # (special tokens first, at the ids BERT expects), and one corpus always gives one vocab.txt.
+    tokens = list(SPECIAL_TOKENS) + sorted(learned - set(SPECIAL_TOKENS))
     fileio.write_text(output_file, "\n".join(tokens) + "\n")
     return len(tokens)
 

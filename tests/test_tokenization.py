@@ -64,3 +64,18 @@ def test_bad_vocabs_are_refused(tmp_path):
         tokenization.load_vocab(str(no_mask))
     with pytest.raises(UserError, match="does not exist"):
         tokenization.load_vocab(str(tmp_path / "missing.txt"))
+
+
+def test_build_vocab_gives_one_file_per_corpus(tmp_path):
+    """The trainer numbers tokens of equal count in hash order; the written file must not vary."""
+    import os
+
+    corpus = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "corpus", "wiki.txt")
+    written = []
+    for run in range(3):
+        path = tmp_path / f"vocab{run}.txt"
+        tokenization.build_vocab([corpus], str(path), vocab_size=600)
+        written.append(path.read_text(encoding="utf-8"))
+    assert written[0] == written[1] == written[2]
+    tokens = written[0].split("\n")[:-1]
+    assert tokens[:5] == list(tokenization.SPECIAL_TOKENS) and len(tokens) == len(set(tokens))
