@@ -80,6 +80,9 @@ _FILE_ORDER, _WINDOW_ORDER, _BATCH_ORDER = 1, 2, 3
 # Global batches per bucketing window: examples of a window are sorted by length and cut into
 # batches, so more batches per window means tighter lengths within each batch.
 BUCKET_WINDOW_BATCHES = 64
+# Records shuffled together (each window by its own permutation) unless the caller passes another
+# ``shuffle_buffer``; a fine-tuning job passes its epoch size when smaller, so that epochs stay apart.
+SHUFFLE_WINDOW = 10000
 
 
 def _permutation(size, seed, salt, index):
@@ -156,7 +159,7 @@ def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_key
 
 def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None, input_context=None,
                  drop_remainder=None, compression=None, length_buckets=None, sequence_keys=(),
-                 shuffle_buffer=10000, repeat=None, skip_corrupt=False):
+                 shuffle_buffer=None, repeat=None, skip_corrupt=False):
     """The one reader: files -> records in training or file order -> decode -> per-replica batches.
 
     ``batch_size`` is per replica. Training data is shuffled deterministically from ``seed`` (see
@@ -171,6 +174,7 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
     skipped is reported, and counted in an ``InputPosition``'s ``skipped_corrupt``.
     """
     files = fileio.expand_inputs(file_pattern) if isinstance(file_pattern, str) else list(file_pattern)
+    shuffle_buffer = shuffle_buffer or SHUFFLE_WINDOW
     position = input_context if isinstance(input_context, InputPosition) else InputPosition(None, 0)
     position.files.update((path, compression) for path in files)
     if skip_corrupt:

@@ -81,8 +81,9 @@ def _run(flags, task):
     results = {}
     dev = splits.get("dev")
     if flags.do_train:
-        results["train"] = train_and_save(flags, trainer, setup, inputs.dataset_fn(splits["train"].records, True,
-                                                                                   flags.train_batch_size),
+        train_inputs = inputs.dataset_fn(splits["train"].records, True, flags.train_batch_size,
+                                         epoch_size=splits["train"].stats[task.count_key])
+        results["train"] = train_and_save(flags, trainer, setup, train_inputs,
                                           num_train_steps, splits["train"].stats,
                                           (lambda: evaluate(dev)) if dev else None, task.meta())
     if flags.do_eval:
@@ -133,14 +134,18 @@ class _Inputs:
         self.flags, self.spec, self.sequence_keys = flags, task.feature_spec(), task.sequence_keys
         self.buckets = length_buckets(flags) if task.sequence_keys else None
 
-    def dataset_fn(self, path, is_training, batch_size):
+    def dataset_fn(self, path, is_training, batch_size, epoch_size=None):
+        """``epoch_size``: the training records; a data set that fits the reader's shuffle window is
+        shuffled one epoch at a time, so an epoch shows every example once (a window spanning
+        several epochs of a small data set would show some twice and leave others out)."""
         flags = self.flags
+        window = min(records.SHUFFLE_WINDOW, epoch_size) if epoch_size else records.SHUFFLE_WINDOW
 
         def dataset_fn(context):
             per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
             return records.make_dataset(path, self.spec, per_replica, is_training, seed=flags.seed,
                                         input_context=context, length_buckets=self.buckets,
-                                        sequence_keys=self.sequence_keys,
+                                        sequence_keys=self.sequence_keys, shuffle_buffer=window,
                                         skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
         return dataset_fn
 

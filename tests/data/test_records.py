@@ -98,3 +98,21 @@ def test_corrupt_file_names_the_record(tmp_path):
     out.write_bytes(bytes(raw))
     with pytest.raises(UserError, match="is corrupt at record 3"):
         records.count_records(str(out))
+
+
+def test_a_shuffle_window_of_one_epoch_shows_every_example_once_per_epoch(tmp_path):
+    """What fine-tuning asks for when its data fits the window: each epoch is a permutation of the
+    data; the default window over a small file mixes epochs, showing some examples twice."""
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(12))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids", "label_ids"), 16)
+    spec["label_ids"] = tf.io.FixedLenFeature([1], tf.int64)
+
+    def first_epochs(**kwargs):
+        batches = records.make_dataset(out, spec, batch_size=4, is_training=True, seed=3, **kwargs).take(6)
+        return [b["label_ids"].numpy().ravel().tolist() for b in batches]
+
+    labels = sum(first_epochs(shuffle_buffer=12), [])
+    assert sorted(labels[:12]) == sorted(labels[12:]) == list(range(12)) and labels[:12] != labels[12:]
+    mixed = sum(first_epochs(), [])
+    assert sorted(mixed[:12]) != list(range(12))

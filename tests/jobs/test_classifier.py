@@ -123,15 +123,17 @@ def test_nothing_to_do_is_a_user_error(flag_values, tiny_checkpoint, tmp_path):
 
 def test_layerwise_lr_decay_scales_each_layers_first_step(tmp_path, tiny_checkpoint, flag_values):
     """One AdamW step with no weight decay moves a weight by lr * factor * |g| / (|g| + eps): within
-    a few percent of lr * factor at a variable's largest gradient (clipping shrinks g). The tiny
+    a few percent of lr * factor at a variable's largest gradient (clipping off: it would shrink g;
+    64 examples, so the step's 16 are a sample whose gradient stands well above eps). The tiny
     model has 2 layers: with decay 0.5 the embeddings move 1/8, layer 0 1/4, layer 1 1/2, pooler
     and head the full rate."""
-    train = toy_file(tmp_path / "train.tsv", 16, 1)
+    train = toy_file(tmp_path / "train.tsv", 64, 1)
     out = str(tmp_path / "out")
     fv = flag_values(classifier.define_flags, [
         f"--init_checkpoint={tiny_checkpoint}", f"--train_file={train}", f"--output_dir={out}", "--do_train",
         "--max_seq_length=16", "--train_batch_size=16", "--num_train_steps=1", "--learning_rate=1e-2",
-        "--warmup_proportion=0", "--weight_decay=0", "--layerwise_lr_decay=0.5", "--save_checkpoints_steps=10"])
+        "--warmup_proportion=0", "--weight_decay=0", "--clip_norm=0", "--layerwise_lr_decay=0.5",
+        "--save_checkpoints_steps=10"])
     classifier.run(fv)
     before = workloads.classifier_weights(tiny_checkpoint)
     after = workloads.classifier_weights(os.path.join(out, "model"), strict_heads=True)
