@@ -78,6 +78,9 @@ def define_training_flags(fv=flags.FLAGS, learning_rate=5e-5, batch_size=32):
                       flag_values=fv)
     flags.DEFINE_float("weight_decay", 0.01, "Decoupled weight decay (not on LayerNorm and biases).",
                        flag_values=fv)
+    flags.DEFINE_float("adam_epsilon", 1e-6, "Epsilon of AdamW/LAMB's update m / (sqrt(v) + epsilon) "
+                       "(google-research/bert's 1e-6; Keras' Adam 1e-7). Weights whose gradients are about "
+                       "this small train more slowly the larger it is.", flag_values=fv)
     flags.DEFINE_float("clip_norm", 1.0, "Clip the global gradient norm to this before each update "
                        "(google-research/bert's 1.0); 0 turns clipping off.", flag_values=fv)
     define_schedule_flags(fv)

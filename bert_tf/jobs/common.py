@@ -185,6 +185,7 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
         strategy, model_fn,
         lambda: optimization.create_optimizer(flags.learning_rate, num_train_steps, num_warmup_steps,
                                               weight_decay=flags.weight_decay, optimizer=flags.optimizer,
+                                              epsilon=getattr(flags, "adam_epsilon", 1e-6),
                                               layerwise_lr_decay=getattr(flags, "layerwise_lr_decay", 1.0),
                                               num_layers=num_layers, **schedule),
         flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
