@@ -38,6 +38,7 @@ _ON_DEFAULTS = {f"fast_{name}": switch for name, switch in SWITCHES.items() if n
 CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
          **_ON_DEFAULTS,
          "fast_all_plain": [f for switch in _ON_DEFAULTS.values() for f in switch],
+         "fast_group_by_length": ["--group_by_length"],  # batches of one bucket, as before 2026-11-30
          # Keras' Adam epsilon (the plain recipe's), alone and with the batches mixing lengths.
          "fast_keras_epsilon": ["--adam_epsilon=1e-7"],
          "fast_keras_epsilon_no_buckets": ["--adam_epsilon=1e-7", "--length_buckets="],

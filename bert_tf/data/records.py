@@ -127,16 +127,16 @@ def _shuffled_records(files, seed, repeat, read, window, start, shard=None):
     return stream.skip(rest)
 
 
-def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, start):
+def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, start, group=True):
     """Global batches of examples of similar length, each cut to its bucket bound, from batch ``start`` on
     (``examples`` already start at the window holding it).
 
     ``examples`` (decoded, in training order) are taken in windows of BUCKET_WINDOW_BATCHES global
-    batches, grouped by bucket (in their shuffled order within a bucket), cut into batches whose order
-    is then shuffled. Grouping by bucket rather than sorting by exact length costs no more padding (a
+    batches, grouped by bucket (in their shuffled order within a bucket; with ``group`` False they
+    stay in their shuffled order, and each batch is only cut to its longest example's bound), cut
+    into batches whose order is then shuffled. Grouping by bucket rather than sorting by exact length costs no more padding (a
     batch is cut to its bucket's bound either way) and keeps each batch a random sample of its
-    bucket: batches of near-identical lengths cost 0.08 accuracy in a 63-step sentiment run
-    (docs/finetuning_results.md, quality ablation). Every replica's slice of a step comes from one such batch, so all replicas of a step
+    bucket (docs/finetuning_results.md, quality ablation). Every replica's slice of a step comes from one such batch, so all replicas of a step
     get the same sequence length, one of a few fixed bounds (static shapes for XLA and TPUs).
     """
     per_window = BUCKET_WINDOW_BATCHES * global_batch
@@ -144,8 +144,11 @@ def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_key
     def batches(window_index, window):
         lengths = tf.reduce_sum(window["attention_mask"], axis=-1)
         kept = tf.shape(lengths)[0] // global_batch * global_batch
-        buckets = tf.searchsorted(tf.constant(bounds, lengths.dtype), lengths, side="left")
-        order = tf.argsort(buckets, stable=True)[:kept]
+        if group:
+            buckets = tf.searchsorted(tf.constant(bounds, lengths.dtype), lengths, side="left")
+            order = tf.argsort(buckets, stable=True)[:kept]
+        else:
+            order = tf.range(kept)
         sorted_window = {k: tf.gather(v, order) for k, v in window.items()}
         shaped = {k: tf.reshape(v, tf.concat([[-1, global_batch], tf.shape(v)[1:]], 0))
                   for k, v in sorted_window.items()}
@@ -159,14 +162,15 @@ def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_key
 
 def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None, input_context=None,
                  drop_remainder=None, compression=None, length_buckets=None, sequence_keys=(),
-                 shuffle_buffer=None, repeat=None, skip_corrupt=False):
+                 shuffle_buffer=None, repeat=None, skip_corrupt=False, group_by_length=True):
     """The one reader: files -> records in training or file order -> decode -> per-replica batches.
 
     ``batch_size`` is per replica. Training data is shuffled deterministically from ``seed`` (see
     ``_shuffled_records``) and, given an ``InputPosition``, starts where the resumed run stopped
     without decoding what came before. With ``length_buckets`` (sorted bounds ending at the padded
-    length) training examples are grouped by length and each *global* batch is cut to its bucket's
-    bound before it is split over replicas, so every pipeline reads all files and keeps its
+    length) each *global* training batch is cut to the bound of its longest example before it is
+    split over replicas (``group_by_length`` also fills each batch from one bucket: less padding,
+    but batches of one length class, which cost short runs quality), so every pipeline reads all files and keeps its
     replicas' slices; without buckets files (or records, if fewer files than pipelines) are
     sharded over pipelines. Evaluation batches keep the file order and are cut to the bound of
     their longest example. With ``skip_corrupt`` a file is read up to its first corrupt record
@@ -185,7 +189,7 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
     if is_training:
         dataset = _training_batches(files, decode, read, batch_size, seed or 0, input_context, bounds,
                                     sequence_keys, shuffle_buffer, repeat is None or repeat,
-                                    True if drop_remainder is None else drop_remainder)
+                                    True if drop_remainder is None else drop_remainder, group_by_length)
         return dataset.prefetch(tf.data.AUTOTUNE)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     pipelines = input_context.num_input_pipelines if input_context else 1
@@ -209,7 +213,7 @@ def make_dataset(file_pattern, feature_spec, batch_size, is_training, seed=None,
 
 
 def _training_batches(files, decode, read, batch_size, seed, input_context, bounds, sequence_keys, window,
-                      repeat, drop):
+                      repeat, drop, group_by_length=True):
     context = input_context or tf.distribute.InputContext()
     pipelines, pipeline = context.num_input_pipelines, context.input_pipeline_id
     replicas = context.num_replicas_in_sync
@@ -223,7 +227,8 @@ def _training_batches(files, decode, read, batch_size, seed, input_context, boun
         records_done = global_batches // BUCKET_WINDOW_BATCHES * per_window
         examples = _shuffled_records(files, seed, repeat, read, window, records_done).map(
             decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        batches = _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, global_batches)
+        batches = _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, global_batches,
+                                            group_by_length)
         local = replicas // pipelines
         first, last = pipeline * local * batch_size, (pipeline + 1) * local * batch_size
 

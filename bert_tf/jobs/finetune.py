@@ -146,6 +146,7 @@ class _Inputs:
             return records.make_dataset(path, self.spec, per_replica, is_training, seed=flags.seed,
                                         input_context=context, length_buckets=self.buckets,
                                         sequence_keys=self.sequence_keys, shuffle_buffer=window,
+                                        group_by_length=bool(getattr(flags, "group_by_length", False)),
                                         skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
         return dataset_fn
 

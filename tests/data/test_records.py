@@ -77,6 +77,22 @@ def test_length_buckets_cut_batches_to_the_smallest_bound_that_fits(tmp_path):
         assert (lengths <= 8).all() or (lengths > 8).all()
 
 
+def test_without_grouping_training_batches_mix_lengths_and_are_cut_to_their_longest(tmp_path):
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(64))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids"), 16)
+    dataset = records.make_dataset(out, spec, batch_size=4, is_training=True, seed=1, length_buckets=[8, 16],
+                                   sequence_keys=("input_ids", "attention_mask", "token_type_ids"),
+                                   group_by_length=False)
+    mixed = 0
+    for batch in dataset.take(20):
+        lengths = batch["attention_mask"].numpy().sum(axis=1)
+        assert batch["input_ids"].shape[1] == (8 if lengths.max() <= 8 else 16)
+        mixed += int((lengths <= 8).any() and (lengths > 8).any())
+    # _examples' lengths cycle through 3..15: random batches of 4 straddle the bound most of the time.
+    assert mixed >= 10
+
+
 def test_evaluation_batches_keep_order_and_are_cut_to_their_longest_example(tmp_path):
     out = str(tmp_path / "d.tfrecord")
     records.write_records(out, _examples(6))
