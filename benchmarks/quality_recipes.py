@@ -39,9 +39,11 @@ CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
          **_ON_DEFAULTS,
          "fast_all_plain": [f for switch in _ON_DEFAULTS.values() for f in switch],
          "fast_group_by_length": ["--group_by_length"],  # batches of one bucket, as before 2026-11-30
-         # Keras' Adam epsilon (the plain recipe's), alone and with the batches mixing lengths.
+         # Keras' Adam epsilon (the plain recipe's) alone, then with every other optimizer choice of
+         # the plain recipe (batches as the defaults make them: random, cut to their longest example).
          "fast_keras_epsilon": ["--adam_epsilon=1e-7"],
-         "fast_keras_epsilon_no_buckets": ["--adam_epsilon=1e-7", "--length_buckets="],
+         "fast_plain_optimizer": ["--warmup_proportion=0", "--clip_norm=0", "--weight_decay=0",
+                                  "--adam_epsilon=1e-7"],
          BERT_RECIPE: ["--recipe=bert"],
          **{name: ["--recipe=bert", *switch] for name, switch in SWITCHES.items()},
          "all_plain": ["--recipe=bert", *[f for switch in SWITCHES.values() for f in switch]]}
