@@ -9,15 +9,17 @@ the recipe's.
 from bert_tf.errors import UserError
 
 RECIPES = {
-    "bert": {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01, "clip_norm": 1.0},
-    "fast": {"warmup_proportion": 0.1, "lr_schedule": "constant", "weight_decay": 0.01, "clip_norm": 1.0},
+    "bert": {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01, "clip_norm": 1.0,
+             "adam_epsilon": 1e-6},
+    "fast": {"warmup_proportion": 0.0, "lr_schedule": "constant", "weight_decay": 0.0, "clip_norm": 0.0,
+             "adam_epsilon": 1e-7},
 }
 DEFAULT_RECIPE = "fast"
 # Schedule settings that only a decaying schedule reads.
 DECAY_KNOBS = ("lr_end", "lr_power", "num_cycles")
 RECIPE_HELP = {
     "bert": "google-research/bert's: 10% warmup, linear decay to zero, weight decay 0.01, clipping at norm 1",
-    "fast": "10% warmup, then the peak rate to the end; weight decay 0.01, clipping at norm 1",
+    "fast": "the peak rate from the first step to the last, no weight decay, no clipping, Adam epsilon 1e-7",
 }
 
 

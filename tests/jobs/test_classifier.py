@@ -35,7 +35,8 @@ def toy_run(tmp_path_factory, tiny_checkpoint):
     argv = [f"--init_checkpoint={tiny_checkpoint}", f"--train_file={train}", f"--dev_file={dev}",
             f"--test_file={dev}", "--do_train", "--do_eval", "--do_predict", f"--output_dir={root / 'out'}",
             "--max_seq_length=16", "--train_batch_size=16", "--num_train_steps=48", "--learning_rate=5e-3", "--warmup_proportion=0",
-            "--log_steps=8", "--save_checkpoints_steps=24", "--length_buckets=8,16", "--seed=4"]
+            "--log_steps=8", "--save_checkpoints_steps=24", "--length_buckets=8,16", "--seed=4",
+            "--recipe=bert"]  # a toy at a high rate: the job mechanics under the paper recipe, clipping on
     fv = flags.FlagValues()
     classifier.define_flags(fv)
     fv(["test"] + argv)

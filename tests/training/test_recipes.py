@@ -28,7 +28,8 @@ def test_defaults_shown_are_the_default_recipe():
 def test_bert_recipe_replaces_defaults_and_keeps_explicit_values():
     fv = _finetune_flags(["--recipe=bert", "--clip_norm=0.5"])
     recipes.apply(fv)
-    assert recipes.in_effect(fv) == {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01, "clip_norm": 0.5}
+    assert recipes.in_effect(fv) == {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01,
+                                     "clip_norm": 0.5, "adam_epsilon": 1e-6}
     assert fv.lr_schedule == "linear" and fv.clip_norm == 0.5
 
 
