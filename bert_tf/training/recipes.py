@@ -1,10 +1,9 @@
 """Fine-tuning recipes: the warmup, schedule, weight decay and clipping a run gets for what it leaves unset.
 
 ``bert`` is google-research/bert's (10% warmup, linear decay to zero, weight decay 0.01, gradients
-clipped to norm 1). ``fast`` is the default: benchmarks/quality.py measured, on three task families
-at one to three epochs, which of bert's choices cost quality on short runs (see
-docs/finetuning_results.md), and ``fast`` drops those. A value given explicitly always wins over
-the recipe's.
+clipped to norm 1, epsilon 1e-6). ``fast`` is the default: the plain Keras recipe's optimizer
+choices, which benchmarks/quality.py found better on three task families in one-epoch (63-step)
+runs (docs/finetuning_results.md). A value given explicitly always wins over the recipe's.
 """
 from bert_tf.errors import UserError
 
