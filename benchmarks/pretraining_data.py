@@ -39,13 +39,29 @@ print("BENCH " + json.dumps({"seconds": time.time() - started}))
 """
 
 
+def define_corpus_flags(fv):
+    """--corpus and --vocab, shared with the record_codec benchmark (see ``vocab_for``)."""
+    absl_flags.DEFINE_string("corpus", DEFAULT_CORPUS, "Text corpus (one sentence per line, blank line between "
+                             "documents).", flag_values=fv)
+    absl_flags.DEFINE_string("vocab", None, "vocab.txt (default: an 8000-piece vocab learned from the corpus).",
+                             flag_values=fv)
+
+
+def vocab_for(flags, corpus, work_dir):
+    """--vocab, or an 8000-piece vocab learned from ``corpus`` into ``work_dir``."""
+    from bert_tf import tokenization
+
+    if flags.vocab:
+        return flags.vocab
+    vocab = os.path.join(work_dir, "vocab.txt")
+    tokenization.build_vocab([corpus], vocab, vocab_size=8000)
+    return vocab
+
+
 def define_flags(fv):
     f = absl_flags
-    f.DEFINE_string("corpus", DEFAULT_CORPUS, "Text corpus (one sentence per line, blank line between documents).",
-                    flag_values=fv)
+    define_corpus_flags(fv)
     f.DEFINE_integer("max_lines", 0, "Use only the first N lines of --corpus (0: all).", flag_values=fv)
-    f.DEFINE_string("vocab", None, "vocab.txt (default: an 8000-piece vocab learned from the corpus).",
-                    flag_values=fv)
     f.DEFINE_integer("seq_length", 128, "--max_seq_length for both.", flag_values=fv)
     f.DEFINE_integer("predictions", 20, "--max_predictions_per_seq for both.", flag_values=fv)
     f.DEFINE_integer("dupe_factor", 10, "--dupe_factor for both.", flag_values=fv)
@@ -117,10 +133,7 @@ def run(flags):
                 if number >= flags.max_lines:
                     break
                 target.write(line)
-    vocab = flags.vocab
-    if not vocab:
-        vocab = os.path.join(work_dir, "vocab.txt")
-        tokenization.build_vocab([corpus], vocab, vocab_size=8000)
+    vocab = vocab_for(flags, corpus, work_dir)
     vocab_id = tokenization.load_vocab(vocab)
     common = [f"--input_file={corpus}", f"--vocab_file={vocab}", "--do_lower_case=true",
               f"--max_seq_length={flags.seq_length}", f"--max_predictions_per_seq={flags.predictions}",

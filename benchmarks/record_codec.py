@@ -18,15 +18,12 @@ import time
 
 from absl import flags as absl_flags
 
-from benchmarks.pretraining_data import DEFAULT_CORPUS
+from benchmarks.pretraining_data import define_corpus_flags, vocab_for
 
 
 def define_flags(fv):
     f = absl_flags
-    f.DEFINE_string("corpus", DEFAULT_CORPUS, "Text corpus (one sentence per line, blank line between documents).",
-                    flag_values=fv)
-    f.DEFINE_string("vocab", None, "vocab.txt (default: an 8000-piece vocab learned from the corpus).",
-                    flag_values=fv)
+    define_corpus_flags(fv)
     f.DEFINE_integer("seq_length", 128, "--max_seq_length.", flag_values=fv)
     f.DEFINE_integer("predictions", 20, "--max_predictions_per_seq.", flag_values=fv)
     f.DEFINE_integer("dupe_factor", 10, "--dupe_factor of the whole conversion.", flag_values=fv)
@@ -80,11 +77,7 @@ def run(flags):
     from bert_tf.data import pretraining, pretraining_corpus, record_codec
 
     work_dir = tempfile.mkdtemp(prefix="bench_record_codec_")
-    vocab = flags.vocab
-    if not vocab:
-        vocab = os.path.join(work_dir, "vocab.txt")
-        tokenization.build_vocab([flags.corpus], vocab, vocab_size=8000)
-    tokenizer = tokenization.HostTokenizer(vocab)
+    tokenizer = tokenization.HostTokenizer(vocab_for(flags, flags.corpus, work_dir))
     settings = pretraining.Settings(max_seq_length=flags.seq_length, max_predictions_per_seq=flags.predictions,
                                     dupe_factor=flags.dupe_factor)
     corpus = pretraining_corpus.read_corpus([flags.corpus], tokenizer, flags.seq_length, verbose=False)

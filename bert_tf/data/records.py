@@ -77,8 +77,8 @@ def local_batches_consumed(input_context):
 # Seeds of the separate random choices (file order per epoch, order within a shuffle window,
 # batch order within a bucketing window), so that one does not echo another.
 _FILE_ORDER, _WINDOW_ORDER, _BATCH_ORDER = 1, 2, 3
-# Global batches per bucketing window: examples of a window are sorted by length and cut into
-# batches, so more batches per window means tighter lengths within each batch.
+# Global batches per bucketing window: with group_by_length, examples of a window are grouped by
+# bucket and cut into batches, so more batches per window means fewer batches straddling two buckets.
 BUCKET_WINDOW_BATCHES = 64
 # Records shuffled together (each window by its own permutation) unless the caller passes another
 # ``shuffle_buffer``; a fine-tuning job passes its epoch size when smaller, so that epochs stay apart.
