@@ -20,7 +20,8 @@ RANGES = {
         "vocab_size", "min_frequency", "num_gpus", "num_tpu_cores", "version", "model_version")},
     **{name: _NON_NEGATIVE for name in ("num_warmup_steps", "lora_rank", "freeze_layers", "weight_decay",
                                                      "clip_norm")},
-    **{name: _POSITIVE for name in ("learning_rate", "num_train_epochs", "lora_alpha", "timeout", "adam_epsilon")},
+    **{name: _POSITIVE for name in ("learning_rate", "num_train_epochs", "lora_alpha", "timeout", "adam_epsilon",
+                                    "head_lr_multiplier")},
     **{name: _FRACTION for name in ("warmup_proportion", "short_seq_prob")},
     **{name: _OPEN_FRACTION for name in ("masked_lm_prob", "layerwise_lr_decay")},
     # numpy's generators take seeds in [0, 2**32).

@@ -165,6 +165,9 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                        "Layer-wise learning-rate decay: encoder layer i of L trains at learning_rate * "
                        "decay**(L - i), the embeddings at decay**(L + 1), the task head at the full rate. "
                        "1 turns it off; 0.8-0.95 are usual.", flag_values=fv)
+    flags.DEFINE_float("head_lr_multiplier", 1.0,
+                       "The task head (the layers on top of the pretrained encoder, which start random) trains at "
+                       "learning_rate times this; the encoder keeps learning_rate.", flag_values=fv)
     flags.DEFINE_integer("eval_every_steps", None, "Evaluate on --dev_file every N steps (default: at the end).",
                          flag_values=fv)
     flags.DEFINE_string("metric_for_best_model", None,

@@ -187,6 +187,7 @@ def make_trainer(flags, strategy, model_fn, num_train_steps, num_warmup_steps, n
                                               weight_decay=flags.weight_decay, optimizer=flags.optimizer,
                                               epsilon=getattr(flags, "adam_epsilon", 1e-6),
                                               layerwise_lr_decay=getattr(flags, "layerwise_lr_decay", 1.0),
+                                              head_lr_multiplier=getattr(flags, "head_lr_multiplier", 1.0),
                                               num_layers=num_layers, **schedule),
         flags.output_dir, flags.train_batch_size, mixed_precision=flags.mixed_precision,
         jit_compile=flags.jit_compile, steps_per_execution=flags.steps_per_execution,

@@ -1,5 +1,5 @@
-"""Layer-wise learning-rate decay: each variable's factor by its depth, and the optimizer mixin
-that applies it (shared by AdamW and LAMB)."""
+"""Per-variable learning-rate factors: layer-wise decay by depth, a multiplier for the task head, and
+the optimizer mixin that applies them (shared by AdamW and LAMB)."""
 import contextlib
 import re
 
@@ -25,6 +25,12 @@ def layerwise_multiplier(variable_name, decay, num_layers):
     return decay ** (num_layers + 1 - depth)
 
 
+def is_task_head(variable_name):
+    """Whether a variable belongs to the task head (classifier, qa_outputs, ...): everything outside the
+    pretrained encoder, whose layers all live under ``bert/``."""
+    return "/bert/" not in variable_name and not variable_name.startswith("bert/")
+
+
 class LayerwiseLearningRate:
     """Mixin giving each variable its own learning-rate factor, for the update and the weight decay.
 
@@ -32,13 +38,17 @@ class LayerwiseLearningRate:
     so the factor read while tracing is that variable's own.
     """
 
-    def configure_layerwise_decay(self, decay, num_layers):
-        self._layerwise = (decay, num_layers) if decay != 1.0 else None
+    def configure_layerwise_decay(self, decay, num_layers, head_multiplier=1.0):
+        self._layerwise = (decay, num_layers, head_multiplier) if (decay, head_multiplier) != (1.0, 1.0) else None
         self._lr_factor = None
 
     def lr_multiplier(self, variable):
         layerwise = getattr(self, "_layerwise", None)
-        return 1.0 if layerwise is None else layerwise_multiplier(variable.name, *layerwise)
+        if layerwise is None:
+            return 1.0
+        decay, num_layers, head_multiplier = layerwise
+        factor = layerwise_multiplier(variable.name, decay, num_layers) if decay != 1.0 else 1.0
+        return factor * head_multiplier if is_task_head(variable.name) else factor
 
     @property
     def learning_rate(self):

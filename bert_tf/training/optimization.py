@@ -155,17 +155,21 @@ class AdamW(LayerwiseLearningRate, tf_keras.optimizers.AdamW):
 
 def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_decay=0.01, optimizer="adamw",
                      beta_1=0.9, beta_2=0.999, epsilon=1e-6, layerwise_lr_decay=1.0, num_layers=None,
-                     lr_schedule="linear", lr_end=0.0, lr_power=1.0, num_cycles=1):
+                     head_lr_multiplier=1.0, lr_schedule="linear", lr_end=0.0, lr_power=1.0, num_cycles=1):
     """AdamW (or LAMB) on a warmup schedule (``make_schedule``), decay excluded from LayerNorm and bias.
 
     ``layerwise_lr_decay`` < 1 scales encoder layer i's rate by decay**(num_layers - i) and the
     embeddings' by decay**(num_layers + 1); the pooler and task head keep the peak rate.
+    ``head_lr_multiplier`` scales the task head's rate (the layers outside the pretrained encoder).
     """
     schedule = make_schedule(learning_rate, num_train_steps, num_warmup_steps, lr_schedule, lr_end, lr_power,
                              num_cycles)
     if not 0 < layerwise_lr_decay <= 1:
         raise ParameterError(f"layerwise_lr_decay={layerwise_lr_decay} must be in (0, 1]: 1 turns it off, "
                              "0.8-0.95 are usual", "layerwise_lr_decay")
+    if not head_lr_multiplier > 0:
+        raise ParameterError(f"head_lr_multiplier={head_lr_multiplier} must be positive: 1 trains the head at the "
+                             "peak rate", "head_lr_multiplier")
     if layerwise_lr_decay != 1.0 and not num_layers:
         raise ValueError("layer-wise decay needs the model's number of encoder layers")
     if optimizer == "adamw":
@@ -177,5 +181,5 @@ def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_de
                    epsilon=epsilon, exclude_from_weight_decay=NO_DECAY, exclude_from_layer_adaptation=NO_DECAY)
     else:
         raise ParameterError(f"optimizer={optimizer} is unknown: use adamw or lamb", "optimizer")
-    opt.configure_layerwise_decay(layerwise_lr_decay, num_layers)
+    opt.configure_layerwise_decay(layerwise_lr_decay, num_layers, head_lr_multiplier)
     return opt

@@ -154,6 +154,28 @@ def test_layerwise_decay_scales_each_variables_step(optimizer, jit):
     assert float(opt.learning_rate) == pytest.approx(0.1)  # the reported rate is the peak's, unscaled
 
 
+@pytest.mark.parametrize("decay,expected", [(1.0, [1, 1, 1, 4]), (0.5, [0.25, 0.5, 1, 4])])
+def test_head_lr_multiplier_scales_only_the_task_head(decay, expected):
+    """Adam's first step moves each weight by its rate: the head (outside bert/) at 4x, the encoder
+    at its own rate, layer-wise decay or not."""
+    import numpy as np
+    import tensorflow as tf
+
+    names = ["model/bert/embeddings/w", "model/bert/encoder/layer_._0/kernel", "model/bert/pooler/dense/kernel",
+             "model/classifier/kernel"]
+    variables = [tf.Variable(np.ones((2, 2), np.float32), name=name) for name in names]
+    opt = optimization.create_optimizer(0.1, 100, 0, weight_decay=0.0, epsilon=1e-12, layerwise_lr_decay=decay,
+                                        num_layers=1, head_lr_multiplier=4.0)
+    opt.apply_gradients([(tf.ones((2, 2)), v) for v in variables])
+    moved = [1.0 - float(v.numpy()[0, 0]) for v in variables]
+    assert moved == pytest.approx([0.1 * f for f in expected], rel=1e-5)
+
+
+def test_head_lr_multiplier_must_be_positive():
+    with pytest.raises(UserError, match=r"^head_lr_multiplier=0.0 must be positive"):
+        optimization.create_optimizer(1e-3, 10, 1, head_lr_multiplier=0.0)
+
+
 def test_layerwise_decay_out_of_range_is_a_user_error():
     with pytest.raises(UserError, match=r"^layerwise_lr_decay=1.5 must be in \(0, 1\]"):
         optimization.create_optimizer(1e-3, 10, 1, layerwise_lr_decay=1.5, num_layers=2)
