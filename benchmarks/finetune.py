@@ -99,15 +99,16 @@ def _process(command, what):
 
 
 def _run_bert_tf(flags, work, num_examples, extra=(), train_file=SENTIMENT_TRAIN):
-    """tools/run_classifier.py in its own process for one epoch -> (its run_metadata.json metrics,
-    the process's wall seconds)."""
-    _process([sys.executable, os.path.join(REPO, "tools", "run_classifier.py"), f"--init_checkpoint={_minilm()}",
-              f"--train_file={train_file}", f"--max_train_examples={num_examples}", "--num_train_epochs=1",
-              "--do_train", f"--max_seq_length={flags.max_seq_length}",
-              f"--train_batch_size={flags.train_batch_size}", f"--output_dir={work}", "--log_steps=1000000",
-              "--save_checkpoints_steps=1000000", *extra], "run_classifier")
+    """tools/run_classifier.py in its own process for one epoch over the first ``num_examples`` of
+    ``train_file`` (None: all) -> (its run_metadata.json metrics, the process's wall seconds)."""
+    _, seconds = _process(
+        [sys.executable, os.path.join(REPO, "tools", "run_classifier.py"), f"--init_checkpoint={_minilm()}",
+         f"--train_file={train_file}", *([f"--max_train_examples={num_examples}"] if num_examples else []),
+         "--num_train_epochs=1", "--do_train", f"--max_seq_length={flags.max_seq_length}",
+         f"--train_batch_size={flags.train_batch_size}", f"--output_dir={work}", "--log_steps=1000000",
+         "--save_checkpoints_steps=1000000", *extra], "run_classifier")
     with open(os.path.join(work, "run_metadata.json")) as f:
-        return json.load(f)["metrics"]
+        return json.load(f)["metrics"], seconds
 
 
 WARMUP_STEPS = 10  # steps left out of every rate: tracing and first-call costs, not steady throughput
@@ -248,7 +249,7 @@ def full_epoch(flags, task, work, peak):
     files = _task_files(flags, task, work)
     init_dir = _hf_init_dir(work)  # before either clock starts: the plain recipe's downloaded checkpoint
     ours, ours_seconds = _run_bert_tf(
-        flags, os.path.join(work, f"full-{task}"), 0, train_file=files["train"],
+        flags, os.path.join(work, f"full-{task}"), None, train_file=files["train"],
         extra=[f"--learning_rate={flags.learning_rate}", "--do_predict", f"--test_file={files['test']}",
                *spec["flags"], *flags.full_epoch_flags])
     plain_spec = {"task": spec["recipe_task"], "train": files["train"], "test": files["test"], "init_dir": init_dir,
