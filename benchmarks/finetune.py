@@ -35,7 +35,7 @@ import time
 import numpy as np
 from absl import flags as absl_flags
 
-from bert_tf import fileio
+from bert_tf import fileio, gfile
 from bert_tf.errors import UserError
 from benchmarks import REPO, flops
 
@@ -107,8 +107,7 @@ def _run_bert_tf(flags, work, num_examples, extra=(), train_file=SENTIMENT_TRAIN
          "--num_train_epochs=1", "--do_train", f"--max_seq_length={flags.max_seq_length}",
          f"--train_batch_size={flags.train_batch_size}", f"--output_dir={work}", "--log_steps=1000000",
          "--save_checkpoints_steps=1000000", *extra], "run_classifier")
-    with open(os.path.join(work, "run_metadata.json")) as f:
-        return json.load(f)["metrics"], seconds
+    return fileio.read_json(os.path.join(work, "run_metadata.json"))["metrics"], seconds
 
 
 WARMUP_STEPS = 10  # steps left out of every rate: tracing and first-call costs, not steady throughput
@@ -154,7 +153,7 @@ def _hf_init_dir(work):
     from bert_tf.modeling.tasks import BertTaskModel
 
     path = os.path.join(work, "hf_init")
-    if not os.path.exists(path):
+    if not gfile.exists(path):
         encoder = BertTaskModel(checkpoints.load_checkpoint_config(_minilm())).build_with_dummies()
         checkpoints.load_weights(encoder, _minilm())
         checkpoints.save_hf(encoder, path, vocab_file=os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
@@ -235,7 +234,7 @@ def _task_files(flags, task, work):
     files = {split: os.path.join(REPO, FULL_EPOCH_TASKS[task]["data"], f"{split}.tsv") for split in ("train", "test")}
     if flags.full_epoch_examples:
         for split, source in files.items():
-            with open(source, encoding="utf-8") as f:
+            with gfile.GFile(source) as f:
                 rows = f.readlines()[:flags.full_epoch_examples + 1]
             files[split] = os.path.join(work, f"{task}-{split}.tsv")
             fileio.write_text(files[split], "".join(rows))

@@ -45,7 +45,6 @@ ALLOWED = {
     # classes, TF Model Garden's data script); what they read is the shipped MiniLM, a local
     # --corpus / --work_dir for the peer, or the temp dir the benchmark itself created.
     ("benchmarks/finetune.py", "bert_tf_rate", "open"): "its own temp run's log",
-    ("benchmarks/finetune.py", "_hf_recipe_model", "os.path.exists"): "its own temp dir",
     ("benchmarks/finetune.py", "_hf_recipe_model", "from_pretrained"): "the peer, on its own temp dir",
     ("benchmarks/pretraining_data.py", "run", "os.path.exists"): "the peer's local --corpus",
     ("benchmarks/pretraining_data.py", "run", "os.makedirs"): "the peer's local --work_dir",
