@@ -313,6 +313,7 @@ def run(flags):
             print(f"bert_tf / {peer}: {report[f'speedup_vs_{peer}']:.2f}x")
     if flags.full_epoch:
         report["full_epoch"] = {task: full_epoch(flags, task, work, peak) for task in flags.full_epoch_tasks}
+    gfile.rmtree(work)  # every bert_tf run saved a whole model there
     fileio.write_json(os.path.join(flags.output_dir, "results.json"), report)
     _plot(rates, os.path.join(flags.output_dir, "throughput.png"))
     print("reproduce: python tools/benchmark.py finetune " + " ".join(sys.argv[1:]))
