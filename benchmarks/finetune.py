@@ -22,8 +22,9 @@ tracing, training and prediction included): bert_tf is ``tools/run_classifier.py
 ``--plain_learning_rate``, Keras ``fit``) run by benchmarks.plain_recipe_process. Both use
 max_seq_length and the batch size above. The plain recipe starts from a Hugging Face copy of the
 same weights written beforehand (outside its time, as a downloaded checkpoint would be); bert_tf
-reads all-MiniLM-L6-v2 itself. Per task it prints both metrics, both whole times and their ratio,
-and bert_tf's FLOP utilisation over its training steps alone.
+reads all-MiniLM-L6-v2 itself, and its time also holds what run_classifier always does besides
+(saving the model, hashing its inputs for run_metadata.json). Per task it prints both metrics,
+both whole times and their ratio, and bert_tf's FLOP utilisation over its training steps alone.
 """
 import json
 import os
