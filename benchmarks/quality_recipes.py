@@ -44,7 +44,7 @@ CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
          "fast_keras_epsilon": ["--adam_epsilon=1e-7"],
          "fast_plain_optimizer": ["--warmup_proportion=0", "--clip_norm=0", "--weight_decay=0",
                                   "--adam_epsilon=1e-7"],
-         # The task head and the pooler (--head_lr_multiplier) at a multiple of the encoder's rate.
+         # The randomly initialised head at a multiple of the encoder's rate.
          **{f"fast_head_lr_{m}": [f"--head_lr_multiplier={m}"] for m in (3, 10, 30)},
          BERT_RECIPE: ["--recipe=bert"],
          **{name: ["--recipe=bert", *switch] for name, switch in SWITCHES.items()},

@@ -166,8 +166,7 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                        "decay**(L - i), the embeddings at decay**(L + 1), the task head at the full rate. "
                        "1 turns it off; 0.8-0.95 are usual.", flag_values=fv)
     flags.DEFINE_float("head_lr_multiplier", 1.0,
-                       "The task head and the pooler (above the encoder's last layer: the head starts random, and many "
-                       "checkpoints never trained the pooler) train at "
+                       "The task head (the layers on top of the pretrained encoder, which start random) trains at "
                        "learning_rate times this; the encoder keeps learning_rate.", flag_values=fv)
     flags.DEFINE_integer("eval_every_steps", None, "Evaluate on --dev_file every N steps (default: at the end).",
                          flag_values=fv)

@@ -26,12 +26,9 @@ def layerwise_multiplier(variable_name, decay, num_layers):
 
 
 def is_task_head(variable_name):
-    """Whether a variable sits above the encoder's last layer: the task head (classifier, qa_outputs,
-    ...) and the pooler, as layer-wise decay counts depth. The pooler counts as head because many
-    checkpoints never trained it (sentence-transformers models such as all-MiniLM-L6-v2 ship it at
-    its random initialisation) and, where they did, it was for next-sentence prediction."""
-    inside_bert = "/bert/" in variable_name or variable_name.startswith("bert/")
-    return not inside_bert or "/pooler/" in variable_name
+    """Whether a variable belongs to the task head (classifier, qa_outputs, ...): everything outside the
+    pretrained encoder, whose layers all live under ``bert/``."""
+    return "/bert/" not in variable_name and not variable_name.startswith("bert/")
 
 
 class LayerwiseLearningRate:

@@ -154,10 +154,10 @@ def test_layerwise_decay_scales_each_variables_step(optimizer, jit):
     assert float(opt.learning_rate) == pytest.approx(0.1)  # the reported rate is the peak's, unscaled
 
 
-@pytest.mark.parametrize("decay,expected", [(1.0, [1, 1, 4, 4]), (0.5, [0.25, 0.5, 4, 4])])
+@pytest.mark.parametrize("decay,expected", [(1.0, [1, 1, 1, 4]), (0.5, [0.25, 0.5, 1, 4])])
 def test_head_lr_multiplier_scales_only_the_task_head(decay, expected):
-    """Adam's first step moves each weight by its rate: the head (outside bert/) and the pooler at
-    4x, the encoder at its own rate, layer-wise decay or not."""
+    """Adam's first step moves each weight by its rate: the head (outside bert/) at 4x, the encoder
+    at its own rate, layer-wise decay or not."""
     import numpy as np
     import tensorflow as tf
 
