@@ -43,9 +43,10 @@ CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
          # the plain recipe (batches as the defaults make them: random, cut to their longest example).
          "fast_keras_epsilon": ["--adam_epsilon=1e-7"],
          "fast_plain_optimizer": ["--warmup_proportion=0", "--clip_norm=0", "--weight_decay=0",
-                                  "--adam_epsilon=1e-7"],
-         # The randomly initialised head at a multiple of the encoder's rate.
-         **{f"fast_head_lr_{m}": [f"--head_lr_multiplier={m}"] for m in (3, 10, 30)},
+                                  "--adam_epsilon=1e-7", "--head_lr_multiplier=1"],
+         # The randomly initialised head at other multiples of the encoder's rate (the defaults: 10;
+         # 1 is the plain recipe's single rate).
+         **{f"fast_head_lr_{m}": [f"--head_lr_multiplier={m}"] for m in (1, 3, 30)},
          BERT_RECIPE: ["--recipe=bert"],
          **{name: ["--recipe=bert", *switch] for name, switch in SWITCHES.items()},
          "all_plain": ["--recipe=bert", *[f for switch in SWITCHES.values() for f in switch]]}

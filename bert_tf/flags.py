@@ -157,7 +157,8 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
     flags.DEFINE_float("warmup_proportion", 0.1, "Fraction of steps with linear learning-rate warmup.",
                        flag_values=fv)
     flags.DEFINE_enum("recipe", recipes.DEFAULT_RECIPE, list(recipes.RECIPES),
-                      "Defaults of --warmup_proportion, --lr_schedule, --weight_decay, --clip_norm and --adam_epsilon (each "
+                      "Defaults of --warmup_proportion, --lr_schedule, --weight_decay, --clip_norm, --adam_epsilon and "
+                      "--head_lr_multiplier (each "
                       "flag given explicitly wins): " + "; ".join(f"{name}: {text}" for name, text in
                                                                   recipes.RECIPE_HELP.items()) + ".",
                       flag_values=fv)

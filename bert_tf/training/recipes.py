@@ -1,24 +1,27 @@
 """Fine-tuning recipes: the warmup, schedule, weight decay and clipping a run gets for what it leaves unset.
 
 ``bert`` is google-research/bert's (10% warmup, linear decay to zero, weight decay 0.01, gradients
-clipped to norm 1, epsilon 1e-6). ``fast`` is the default: the plain Keras recipe's optimizer
-choices, which benchmarks/quality.py found better on three task families in one-epoch (63-step)
-runs (docs/finetuning_results.md). A value given explicitly always wins over the recipe's.
+clipped to norm 1, epsilon 1e-6, the head at the encoder's rate). ``fast`` is the default: the
+plain Keras recipe's optimizer choices (constant rate, no warmup, clipping or weight decay, Keras'
+epsilon) with the randomly initialised task head at 10x the encoder's rate, which
+benchmarks/quality.py measured on three task families in one-epoch (63-step) runs
+(docs/finetuning_results.md). A value given explicitly always wins over the recipe's.
 """
 from bert_tf.errors import UserError
 
 RECIPES = {
     "bert": {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01, "clip_norm": 1.0,
-             "adam_epsilon": 1e-6},
+             "adam_epsilon": 1e-6, "head_lr_multiplier": 1.0},
     "fast": {"warmup_proportion": 0.0, "lr_schedule": "constant", "weight_decay": 0.0, "clip_norm": 0.0,
-             "adam_epsilon": 1e-7},
+             "adam_epsilon": 1e-7, "head_lr_multiplier": 10.0},
 }
 DEFAULT_RECIPE = "fast"
 # Schedule settings that only a decaying schedule reads.
 DECAY_KNOBS = ("lr_end", "lr_power", "num_cycles")
 RECIPE_HELP = {
     "bert": "google-research/bert's: 10% warmup, linear decay to zero, weight decay 0.01, clipping at norm 1",
-    "fast": "the peak rate from the first step to the last, no weight decay, no clipping, Adam epsilon 1e-7",
+    "fast": "the peak rate from the first step to the last, no weight decay, no clipping, Adam epsilon 1e-7, "
+            "the task head at 10x the rate",
 }
 
 

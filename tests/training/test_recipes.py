@@ -29,7 +29,7 @@ def test_bert_recipe_replaces_defaults_and_keeps_explicit_values():
     fv = _finetune_flags(["--recipe=bert", "--clip_norm=0.5"])
     recipes.apply(fv)
     assert recipes.in_effect(fv) == {"warmup_proportion": 0.1, "lr_schedule": "linear", "weight_decay": 0.01,
-                                     "clip_norm": 0.5, "adam_epsilon": 1e-6}
+                                     "clip_norm": 0.5, "adam_epsilon": 1e-6, "head_lr_multiplier": 1.0}
     assert fv.lr_schedule == "linear" and fv.clip_norm == 0.5
 
 
