@@ -147,17 +147,29 @@ def _padded_inputs(flags, examples):
     return encoded, labels
 
 
-def _hf_init_dir(work):
-    """An encoder-only Hugging Face copy of the MiniLM weights (vocabulary beside it): the plain
-    recipe's starting point, each task's head made fresh by from_pretrained."""
+def minilm_encoder():
+    """An encoder-only BertTaskModel holding all-MiniLM-L6-v2's weights."""
     from bert_tf.modeling import checkpoints
     from bert_tf.modeling.tasks import BertTaskModel
 
+    encoder = BertTaskModel(checkpoints.load_checkpoint_config(_minilm())).build_with_dummies()
+    checkpoints.load_weights(encoder, _minilm())
+    return encoder
+
+
+def save_hf_with_minilm_vocab(encoder, path):
+    """``encoder`` as a Hugging Face directory with all-MiniLM-L6-v2's (uncased) vocabulary beside it."""
+    from bert_tf.modeling import checkpoints
+
+    checkpoints.save_hf(encoder, path, vocab_file=os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
+
+
+def _hf_init_dir(work):
+    """An encoder-only Hugging Face copy of the MiniLM weights (vocabulary beside it): the plain
+    recipe's starting point, each task's head made fresh by from_pretrained."""
     path = os.path.join(work, "hf_init")
     if not gfile.exists(path):
-        encoder = BertTaskModel(checkpoints.load_checkpoint_config(_minilm())).build_with_dummies()
-        checkpoints.load_weights(encoder, _minilm())
-        checkpoints.save_hf(encoder, path, vocab_file=os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
+        save_hf_with_minilm_vocab(minilm_encoder(), path)
     return path
 
 

@@ -10,13 +10,13 @@ Hugging Face directory), ``seed``, and the settings ``run_plain`` reads: ``max_s
 import json
 import sys
 
-from benchmarks.quality import _examples
+from benchmarks.quality import task_examples
 from benchmarks.quality_recipes import run_plain
 
 
 def main(spec):
-    train_texts, train_labels = _examples(spec["task"], spec["train"])
-    test_texts, test_labels = _examples(spec["task"], spec["test"])
+    train_texts, train_labels = task_examples(spec["task"], spec["train"])
+    test_texts, test_labels = task_examples(spec["task"], spec["test"])
     data = (train_texts, train_labels, test_texts, test_labels, sorted(set(train_labels)))
     metric, train_seconds = run_plain(spec["task"], spec["seed"], spec, data, spec["init_dir"])
     return {"metric": float(metric), "train_seconds": train_seconds}

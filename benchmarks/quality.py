@@ -37,10 +37,9 @@ from bert_tf import fileio
 from bert_tf.data.classification import read_examples
 from bert_tf.data.tagging import read_conll
 from bert_tf.errors import UserError
-from bert_tf.modeling import checkpoints
 from bert_tf.modeling.tasks import BertTaskModel
 from benchmarks import REPO, flops
-from benchmarks.finetune import _minilm
+from benchmarks.finetune import minilm_encoder, save_hf_with_minilm_vocab
 from benchmarks.quality_recipes import CELLS, PLAIN, TASKS, run_bert_tf, run_plain, wordpiece_lengths
 from benchmarks.quality_table import format_table, plot, summarise
 
@@ -109,7 +108,7 @@ def _first_sentences(path, count, target):
     return target
 
 
-def _examples(task, path):
+def task_examples(task, path):
     """(texts or word lists, labels as strings) of a task file."""
     if TASKS[task]["job"] == "tagger":
         sentences = read_conll(path)
@@ -128,9 +127,8 @@ def _init_dir(flags, work):
     if flags.quick:
         encoder = BertTaskModel(config_lib.load_bert_config("tiny")).build_with_dummies()
     else:
-        encoder = BertTaskModel(checkpoints.load_checkpoint_config(_minilm())).build_with_dummies()
-        checkpoints.load_weights(encoder, _minilm())
-    checkpoints.save_hf(encoder, path, vocab_file=os.path.join(_minilm(), "vocab.txt"), do_lower_case=True)
+        encoder = minilm_encoder()
+    save_hf_with_minilm_vocab(encoder, path)
     return path, encoder.config
 
 
@@ -141,8 +139,8 @@ def _prepare(task, settings, work):
         source = os.path.join(REPO, TASKS[task][split])
         target = os.path.join(work, f"{task}-{split}{os.path.splitext(source)[1]}")
         files[split] = _first_sentences(source, count, target)
-    train_texts, train_labels = _examples(task, files["train"])
-    test_texts, test_labels = _examples(task, files["test"])
+    train_texts, train_labels = task_examples(task, files["train"])
+    test_texts, test_labels = task_examples(task, files["test"])
     tagging = TASKS[task]["job"] == "tagger"
     label_list = sorted({t for tags in train_labels for t in tags} if tagging else set(train_labels))
     data = (train_texts, train_labels, test_texts, test_labels, label_list)
