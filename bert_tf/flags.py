@@ -164,7 +164,8 @@ def define_finetune_flags(fv=flags.FLAGS, data_format="the task's format", predi
                       flag_values=fv)
     flags.DEFINE_float("layerwise_lr_decay", 1.0,
                        "Layer-wise learning-rate decay: encoder layer i of L trains at learning_rate * "
-                       "decay**(L - i), the embeddings at decay**(L + 1), the task head at the full rate. "
+                       "decay**(L - i), the embeddings at decay**(L + 1), the task head at the full rate (times "
+                       "--head_lr_multiplier). "
                        "1 turns it off; 0.8-0.95 are usual.", flag_values=fv)
     flags.DEFINE_float("head_lr_multiplier", 1.0,
                        "The task head (the layers on top of the pretrained encoder, which start random) trains at "

@@ -38,7 +38,7 @@ class LayerwiseLearningRate:
     so the factor read while tracing is that variable's own.
     """
 
-    def configure_layerwise_decay(self, decay, num_layers, head_multiplier=1.0):
+    def configure_rate_factors(self, decay, num_layers, head_multiplier=1.0):
         self._layerwise = (decay, num_layers, head_multiplier) if (decay, head_multiplier) != (1.0, 1.0) else None
         self._lr_factor = None
 

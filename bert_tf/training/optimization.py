@@ -159,8 +159,8 @@ def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_de
     """AdamW (or LAMB) on a warmup schedule (``make_schedule``), decay excluded from LayerNorm and bias.
 
     ``layerwise_lr_decay`` < 1 scales encoder layer i's rate by decay**(num_layers - i) and the
-    embeddings' by decay**(num_layers + 1); the pooler and task head keep the peak rate.
-    ``head_lr_multiplier`` scales the task head's rate (the layers outside the pretrained encoder).
+    embeddings' by decay**(num_layers + 1); the pooler keeps the peak rate, and the task head (the
+    layers outside the pretrained encoder) the peak rate times ``head_lr_multiplier``.
     """
     schedule = make_schedule(learning_rate, num_train_steps, num_warmup_steps, lr_schedule, lr_end, lr_power,
                              num_cycles)
@@ -181,5 +181,5 @@ def create_optimizer(learning_rate, num_train_steps, num_warmup_steps, weight_de
                    epsilon=epsilon, exclude_from_weight_decay=NO_DECAY, exclude_from_layer_adaptation=NO_DECAY)
     else:
         raise ParameterError(f"optimizer={optimizer} is unknown: use adamw or lamb", "optimizer")
-    opt.configure_layerwise_decay(layerwise_lr_decay, num_layers, head_lr_multiplier)
+    opt.configure_rate_factors(layerwise_lr_decay, num_layers, head_lr_multiplier)
     return opt
