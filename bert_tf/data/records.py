@@ -127,14 +127,13 @@ def _shuffled_records(files, seed, repeat, read, window, start, shard=None):
     return stream.skip(rest)
 
 
-def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, start, group=True):
+def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, start):
     """Global batches of examples of similar length, each cut to its bucket bound, from batch ``start`` on
     (``examples`` already start at the window holding it).
 
     ``examples`` (decoded, in training order) are taken in windows of BUCKET_WINDOW_BATCHES global
-    batches, grouped by bucket (in their shuffled order within a bucket; with ``group`` False they
-    stay in their shuffled order, and each batch is only cut to its longest example's bound), cut
-    into batches whose order is then shuffled. Grouping by bucket rather than sorting by exact length costs no more padding (a
+    batches, grouped by bucket (in their shuffled order within a bucket), cut into batches whose
+    order is then shuffled. Grouping by bucket rather than sorting by exact length costs no more padding (a
     batch is cut to its bucket's bound either way) and keeps each batch a random sample of its
     bucket (docs/finetuning_results.md, quality ablation). Every replica's slice of a step comes from one such batch, so all replicas of a step
     get the same sequence length, one of a few fixed bounds (static shapes for XLA and TPUs).
@@ -144,11 +143,8 @@ def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_key
     def batches(window_index, window):
         lengths = tf.reduce_sum(window["attention_mask"], axis=-1)
         kept = tf.shape(lengths)[0] // global_batch * global_batch
-        if group:
-            buckets = tf.searchsorted(tf.constant(bounds, lengths.dtype), lengths, side="left")
-            order = tf.argsort(buckets, stable=True)[:kept]
-        else:
-            order = tf.range(kept)
+        buckets = tf.searchsorted(tf.constant(bounds, lengths.dtype), lengths, side="left")
+        order = tf.argsort(buckets, stable=True)[:kept]
         sorted_window = {k: tf.gather(v, order) for k, v in window.items()}
         shaped = {k: tf.reshape(v, tf.concat([[-1, global_batch], tf.shape(v)[1:]], 0))
                   for k, v in sorted_window.items()}
@@ -223,12 +219,20 @@ def _training_batches(files, decode, read, batch_size, seed, input_context, boun
     if bounds:
         # Every pipeline builds the same global batches and keeps its own replicas' slices.
         global_batch = batch_size * replicas
-        per_window = BUCKET_WINDOW_BATCHES * global_batch
-        records_done = global_batches // BUCKET_WINDOW_BATCHES * per_window
+        if group_by_length:
+            records_done = global_batches // BUCKET_WINDOW_BATCHES * BUCKET_WINDOW_BATCHES * global_batch
+        else:
+            records_done = global_batches * global_batch
         examples = _shuffled_records(files, seed, repeat, read, window, records_done).map(
             decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        batches = _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys, global_batches,
-                                            group_by_length)
+        if group_by_length:
+            batches = _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys,
+                                                global_batches)
+        else:
+            # Consecutive records of the shuffled stream: an epoch's batches hold that epoch's records,
+            # where a bucketing window (64 batches, reordered) would straddle the end of a small epoch.
+            batches = examples.batch(global_batch, drop_remainder=True).map(
+                lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
         local = replicas // pipelines
         first, last = pipeline * local * batch_size, (pipeline + 1) * local * batch_size
 

@@ -132,3 +132,19 @@ def test_a_shuffle_window_of_one_epoch_shows_every_example_once_per_epoch(tmp_pa
     assert sorted(labels[:12]) == sorted(labels[12:]) == list(range(12)) and labels[:12] != labels[12:]
     mixed = sum(first_epochs(), [])
     assert sorted(mixed[:12]) != list(range(12))
+
+
+def test_random_length_cut_batches_keep_epochs_apart(tmp_path):
+    """Random batches cut to their bucket come straight from the shuffled stream: with a one-epoch
+    shuffle window, the first epoch's batches hold each example once, though 12 is not a multiple of
+    the 5 a batch holds (a reordered bucketing window would mix the second epoch in)."""
+    out = str(tmp_path / "d.tfrecord")
+    records.write_records(out, _examples(12))
+    spec = records.fixed_int_spec(("input_ids", "input_mask", "segment_ids", "label_ids"), 16)
+    spec["label_ids"] = tf.io.FixedLenFeature([1], tf.int64)
+    batches = records.make_dataset(out, spec, batch_size=5, is_training=True, seed=3, shuffle_buffer=12,
+                                   length_buckets=[8, 16], group_by_length=False,
+                                   sequence_keys=("input_ids", "attention_mask", "token_type_ids")).take(5)
+    labels = sum((b["label_ids"].numpy().ravel().tolist() for b in batches), [])
+    assert sorted(labels[:12]) == sorted(labels[12:24]) == list(range(12))
+    assert labels[:12] != labels[12:24]

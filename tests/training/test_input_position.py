@@ -35,34 +35,37 @@ def record_files(tmp_path_factory):
     return paths
 
 
-def _batches(paths, buckets, pipelines, pipeline, replicas, start, count):
+def _batches(paths, buckets, pipelines, pipeline, replicas, start, count, group_by_length=True):
     position = records.InputPosition(tf.distribute.InputContext(pipelines, pipeline, replicas), start)
     dataset = records.make_dataset(paths, records.fixed_int_spec(["input_ids", "input_mask", "segment_ids"], LENGTH),
                                    4, True, seed=3, input_context=position, length_buckets=buckets,
-                                   sequence_keys=KEYS, shuffle_buffer=50)
+                                   sequence_keys=KEYS, shuffle_buffer=50, group_by_length=group_by_length)
     assert position.placed
     return [{k: v.numpy() for k, v in batch.items()} for batch in dataset.take(count)]
 
 
-@pytest.mark.parametrize("buckets, pipelines, replicas", [
-    (None, 1, 1), (None, 2, 2), ([8, 16, 32], 1, 2), ([8, 16, 32], 2, 2)])
-def test_placed_input_equals_the_uninterrupted_stream(record_files, buckets, pipelines, replicas):
+@pytest.mark.parametrize("buckets, pipelines, replicas, group_by_length", [
+    (None, 1, 1, True), (None, 2, 2, True), ([8, 16, 32], 1, 2, True), ([8, 16, 32], 2, 2, True),
+    ([8, 16, 32], 2, 2, False)])
+def test_placed_input_equals_the_uninterrupted_stream(record_files, buckets, pipelines, replicas, group_by_length):
     """Resumes inside and across shuffle windows (50 records) and at and past a bucketing window
-    (64 global batches), several epochs in; with 2 pipelines, the second one's stream."""
+    (64 global batches), several epochs in; with 2 pipelines, the second one's stream; random
+    batches cut to their bucket (``group_by_length`` False) as well as grouped ones."""
     per_step = replicas // pipelines  # elements a pipeline yields per global step
     pipeline = pipelines - 1
-    uninterrupted = _batches(record_files, buckets, pipelines, pipeline, replicas, 0, 75 * per_step)
+    uninterrupted = _batches(record_files, buckets, pipelines, pipeline, replicas, 0, 75 * per_step, group_by_length)
     names = [int(i) for batch in uninterrupted for i in batch["input_ids"][:, 0]]
     assert len(set(names)) >= 38 and len(names) > 2 * 115 // pipelines  # epochs of shuffled examples
     for start in (13, 64, 70):
-        resumed = _batches(record_files, buckets, pipelines, pipeline, replicas, start, 5 * per_step)
+        resumed = _batches(record_files, buckets, pipelines, pipeline, replicas, start, 5 * per_step,
+                           group_by_length)
         expected = uninterrupted[start * per_step:(start + 5) * per_step]
         assert len(resumed) == len(expected) == 5 * per_step
         for got, want in zip(resumed, expected):
             assert sorted(got) == sorted(want)
             for key in got:
                 np.testing.assert_array_equal(got[key], want[key], err_msg=f"{key} at step {start}")
-    if buckets:
+    if buckets and group_by_length:
         assert {b["input_ids"].shape[1] for b in uninterrupted} == {8, 16, 32}
 
 
