@@ -39,6 +39,7 @@ from absl import flags as absl_flags
 from bert_tf import fileio, gfile
 from bert_tf.errors import UserError
 from benchmarks import REPO, flops
+from benchmarks.data_head import first_examples
 
 # --full_epoch's tasks: data under the repository, quality_recipes' name for the task (the plain
 # recipe's, via benchmarks.plain_recipe_process), its metric, and run_classifier's flags for it (those
@@ -247,10 +248,7 @@ def _task_files(flags, task, work):
     files = {split: os.path.join(REPO, FULL_EPOCH_TASKS[task]["data"], f"{split}.tsv") for split in ("train", "test")}
     if flags.full_epoch_examples:
         for split, source in files.items():
-            with gfile.GFile(source) as f:
-                rows = f.readlines()[:flags.full_epoch_examples + 1]
-            files[split] = os.path.join(work, f"{task}-{split}.tsv")
-            fileio.write_text(files[split], "".join(rows))
+            files[split] = first_examples(source, flags.full_epoch_examples, os.path.join(work, f"{task}-{split}.tsv"))
     return files
 
 

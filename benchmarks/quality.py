@@ -39,6 +39,7 @@ from bert_tf.data.tagging import read_conll
 from bert_tf.errors import UserError
 from bert_tf.modeling.tasks import BertTaskModel
 from benchmarks import REPO, flops
+from benchmarks.data_head import first_examples
 from benchmarks.finetune import minilm_encoder, save_hf_with_minilm_vocab
 from benchmarks.quality_recipes import CELLS, PLAIN, TASKS, run_bert_tf, run_plain, wordpiece_lengths
 from benchmarks.quality_table import format_table, plot, summarise
@@ -95,19 +96,6 @@ def _check(flags, settings):
         raise UserError("--seeds is empty: give at least one seed")
 
 
-def _first_sentences(path, count, target):
-    """The first ``count`` sentences of a CoNLL file (or rows of a TSV, header kept) written to ``target``."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if path.endswith(".conll"):
-        kept = "\n\n".join(text.strip("\n").split("\n\n")[:count]) + "\n"
-    else:
-        lines = text.splitlines(keepends=True)
-        kept = "".join(lines[:count + 1])
-    fileio.write_text(target, kept)
-    return target
-
-
 def task_examples(task, path):
     """(texts or word lists, labels as strings) of a task file."""
     if TASKS[task]["job"] == "tagger":
@@ -138,7 +126,7 @@ def _prepare(task, settings, work):
     for split, count in (("train", settings["max_train_examples"]), ("test", settings["max_test_examples"])):
         source = os.path.join(REPO, TASKS[task][split])
         target = os.path.join(work, f"{task}-{split}{os.path.splitext(source)[1]}")
-        files[split] = _first_sentences(source, count, target)
+        files[split] = first_examples(source, count, target)
     train_texts, train_labels = task_examples(task, files["train"])
     test_texts, test_labels = task_examples(task, files["test"])
     tagging = TASKS[task]["job"] == "tagger"
