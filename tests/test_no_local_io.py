@@ -57,7 +57,6 @@ ALLOWED = {
     ("tools/demo.py", "pretrain_demo", "os.path.exists"): "the repository's tools and flagfile",
     ("tools/demo.py", "zh_demo", "open"): "demo_output/",
     ("tools/demo.py", "zh_demo", "os.listdir"): "demo_output/",
-    ("benchmarks/quality.py", "_first_sentences", "open"): "the shipped data sets",
     ("benchmarks/quality_recipes.py", "run_bert_tf", "shutil.rmtree"): "its own temp run dir",
     ("benchmarks/quality.py", "run", "shutil.rmtree"): "its own temp work dir",
     ("benchmarks/quality_recipes.py", "run_plain", "from_pretrained"): "the peer, on its own temp dir",
