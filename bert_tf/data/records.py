@@ -133,10 +133,11 @@ def _global_batches_by_length(examples, global_batch, bounds, seed, sequence_key
 
     ``examples`` (decoded, in training order) are taken in windows of BUCKET_WINDOW_BATCHES global
     batches, grouped by bucket (in their shuffled order within a bucket), cut into batches whose
-    order is then shuffled. Grouping by bucket rather than sorting by exact length costs no more padding (a
-    batch is cut to its bucket's bound either way) and keeps each batch a random sample of its
-    bucket (docs/finetuning_results.md, quality ablation). Every replica's slice of a step comes from one such batch, so all replicas of a step
-    get the same sequence length, one of a few fixed bounds (static shapes for XLA and TPUs).
+    order is then shuffled. Grouping by bucket rather than sorting by exact length costs no more
+    padding (a batch is cut to its bucket's bound either way) and keeps each batch a random sample of
+    its bucket (docs/finetuning_results.md, quality ablation). Every replica's slice of a step comes
+    from one such batch, so all replicas of a step get the same sequence length, one of a few fixed
+    bounds (static shapes for XLA and TPUs).
     """
     per_window = BUCKET_WINDOW_BATCHES * global_batch
 
@@ -219,19 +220,20 @@ def _training_batches(files, decode, read, batch_size, seed, input_context, boun
     if bounds:
         # Every pipeline builds the same global batches and keeps its own replicas' slices.
         global_batch = batch_size * replicas
+
+        def examples_from(records_done):
+            return _shuffled_records(files, seed, repeat, read, window, records_done).map(
+                decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
         if group_by_length:
-            records_done = global_batches // BUCKET_WINDOW_BATCHES * BUCKET_WINDOW_BATCHES * global_batch
-        else:
-            records_done = global_batches * global_batch
-        examples = _shuffled_records(files, seed, repeat, read, window, records_done).map(
-            decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if group_by_length:
-            batches = _global_batches_by_length(examples, global_batch, bounds, seed, sequence_keys,
-                                                global_batches)
+            # Read from the start of the bucketing window that holds the resumed batch.
+            windows_done = global_batches // BUCKET_WINDOW_BATCHES
+            batches = _global_batches_by_length(examples_from(windows_done * BUCKET_WINDOW_BATCHES * global_batch),
+                                                global_batch, bounds, seed, sequence_keys, global_batches)
         else:
             # Consecutive records of the shuffled stream: an epoch's batches hold that epoch's records,
             # where a bucketing window (64 batches, reordered) would straddle the end of a small epoch.
-            batches = examples.batch(global_batch, drop_remainder=True).map(
+            batches = examples_from(global_batches * global_batch).batch(global_batch, drop_remainder=True).map(
                 lambda f: trim_to_bucket(f, bounds, set(sequence_keys)))
         local = replicas // pipelines
         first, last = pipeline * local * batch_size, (pipeline + 1) * local * batch_size
