@@ -20,6 +20,11 @@ def define_flags(fv=absl_flags.FLAGS):
     flag_groups.define_finetune_flags(
         fv, data_format=".tsv (tab, header), .csv or .jsonl", predictions_file=PREDICTIONS_FILE,
         length_buckets=DEFAULT_BUCKETS)
+    f.DEFINE_bool("pack_sequences", False,
+                  "Train on each batch's examples packed several to a row of --max_seq_length, each attending "
+                  "only to itself (the same outputs as unpacked): short texts stop paying for padding while "
+                  "batches stay random samples. Training only; evaluation and prediction are unpacked.",
+                  flag_values=fv)
     f.DEFINE_string("tfds_name", None, "Read splits from tensorflow-datasets instead, e.g. glue/sst2.",
                     flag_values=fv)
     f.DEFINE_string("tfds_data_dir", None, "Where the tfds data set was prepared (no downloads happen).",

@@ -8,7 +8,7 @@ import os
 import tensorflow as tf
 
 from bert_tf import fileio, run_metadata
-from bert_tf.data import records
+from bert_tf.data import packing, records
 from bert_tf.data import report as data_report
 from bert_tf.errors import UserError
 from bert_tf.jobs import common
@@ -143,11 +143,18 @@ class _Inputs:
 
         def dataset_fn(context):
             per_replica = context.get_per_replica_batch_size(batch_size) if context else batch_size
-            return records.make_dataset(path, self.spec, per_replica, is_training, seed=flags.seed,
+            dataset = records.make_dataset(path, self.spec, per_replica, is_training, seed=flags.seed,
                                         input_context=context, length_buckets=self.buckets,
                                         sequence_keys=self.sequence_keys, shuffle_buffer=window,
                                         group_by_length=bool(getattr(flags, "group_by_length", False)),
                                         skip_corrupt=is_training and getattr(flags, "skip_corrupt_records", False))
+            if is_training and getattr(flags, "pack_sequences", False):
+                row_length = flags.max_seq_length
+                compiled = bool(getattr(flags, "jit_compile", False) or getattr(flags, "tpu", None))
+                multiple = packing.ROW_MULTIPLE if compiled else 1
+                dataset = dataset.map(lambda f: packing.pack_batch(f, row_length, multiple), num_parallel_calls=tf.data.AUTOTUNE,
+                                      deterministic=True).prefetch(tf.data.AUTOTUNE)
+            return dataset
         return dataset_fn
 
 

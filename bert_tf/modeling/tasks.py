@@ -8,14 +8,17 @@ Every model maps a features dict (``input_ids``, ``attention_mask``, ``token_typ
 labels) to a dict of outputs, and defines ``per_example_loss`` and ``train_metrics`` for the
 trainer; the trainer alone decides how losses are averaged over replicas.
 """
+import collections
 import copy
 
 import tensorflow as tf
 import tf_keras
 
+from bert_tf.data import packing
 from bert_tf.data.tagging import IGNORE_LABEL
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+PackedEncoding = collections.namedtuple("PackedEncoding", ["last_hidden_state", "pooler_output"])
 
 
 def _initializer(config):
@@ -44,8 +47,28 @@ class BertTaskModel(tf_keras.Model):
         return getattr(transformers, self.hf_class_name)
 
     def encode(self, features, training):
+        if "packed_segments" in features:
+            return self._encode_packed(features, training)
         return self.bert(input_ids=features["input_ids"], attention_mask=features["attention_mask"],
                          token_type_ids=features["token_type_ids"], training=training)
+
+    def _encode_packed(self, features, training):
+        """A packed batch (bert_tf/data/packing.py) through the same layers as ``self.bert`` would run
+        it, with each example's own positions and a block-diagonal mask: TFBertMainLayer itself only
+        takes a [batch, length] mask. ``pooler_output`` is per example; ``last_hidden_state`` per row."""
+        bert = self.bert
+        embedded = bert.embeddings(input_ids=features["input_ids"], position_ids=features["position_ids"],
+                                   token_type_ids=features["token_type_ids"], training=training)
+        layers = self.config.num_hidden_layers
+        encoded = bert.encoder(hidden_states=embedded,
+                               attention_mask=packing.packed_attention_bias(features["packed_segments"], embedded.dtype),
+                               head_mask=[None] * layers, encoder_hidden_states=None, encoder_attention_mask=None,
+                               past_key_values=[None] * layers, use_cache=False, output_attentions=False,
+                               output_hidden_states=False, return_dict=True, training=training)
+        sequence = encoded.last_hidden_state
+        first_tokens = tf.gather_nd(sequence, features["example_positions"])
+        pooled = bert.pooler(hidden_states=first_tokens[:, None, :]) if bert.pooler is not None else None
+        return PackedEncoding(last_hidden_state=sequence, pooler_output=pooled)
 
     def call(self, features, training=False):
         outputs = self.encode(features, training)
