@@ -94,6 +94,9 @@ def _check(flags, settings):
             raise UserError(f"unknown {kind} {unknown[0]!r}: choose from {', '.join(known)}")
     if not settings["seeds"]:
         raise UserError("--seeds is empty: give at least one seed")
+    if "fast_pack_sequences" in flags.cells and "tagging" in flags.tasks:
+        raise UserError("--cells=fast_pack_sequences packs sentence-level examples (run_classifier): "
+                        "add --tasks=classification,regression")
 
 
 def task_examples(task, path):

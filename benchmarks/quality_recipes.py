@@ -39,6 +39,8 @@ CELLS = {"bert_tf": [],  # the jobs' defaults (--recipe=fast)
          **_ON_DEFAULTS,
          "fast_all_plain": [f for switch in _ON_DEFAULTS.values() for f in switch],
          "fast_group_by_length": ["--group_by_length"],  # batches of one bucket, as before 2026-11-30
+         # Random batches packed several examples to a row (run_classifier only: not the tagging task).
+         "fast_pack_sequences": ["--pack_sequences"],
          # Keras' Adam epsilon (the plain recipe's) alone, then with every other optimizer choice of
          # the plain recipe (batches as the defaults make them: random, cut to their longest example).
          "fast_keras_epsilon": ["--adam_epsilon=1e-7"],

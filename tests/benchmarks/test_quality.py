@@ -82,6 +82,12 @@ def test_unknown_cells_are_refused(flag_values):
         quality.run(fv)
 
 
+def test_packing_cell_is_refused_on_tagging(flag_values):
+    fv = flag_values(quality.define_flags, ["--cells=fast_pack_sequences", "--tasks=classification,tagging"])
+    with pytest.raises(UserError, match="add --tasks=classification,regression"):
+        quality.run(fv)
+
+
 def test_quick_run_goes_through_both_recipes(tmp_path, flag_values, capsys):
     fv = flag_values(quality.define_flags, ["--quick", "--tasks=tagging", "--cells=plain,all_plain",
                                             f"--output_dir={tmp_path}"])

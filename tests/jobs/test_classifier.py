@@ -2,10 +2,12 @@
 import json
 import os
 import random
+import shutil
 
 import numpy as np
 import pytest
 
+from bert_tf.data import packing
 from bert_tf.errors import UserError
 from bert_tf.jobs import classifier
 from tests import workloads
@@ -153,3 +155,40 @@ def test_the_job_reports_its_data_first(toy_run):
     assert report["splits"]["train"]["label_counts"] == {"negative": 128, "positive": 128}
     assert [report["splits"][s]["rows"] for s in ("train", "dev", "test")] == [256, 64, 64]
     assert (root / "out" / "data_report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_packed_training_follows_the_unpacked_run(tmp_path, tiny_checkpoint, flag_values, monkeypatch):
+    """With dropout off, --pack_sequences changes only the layout: three packed steps (toy sentences
+    of about 9 wordpieces, three to a row of 32) log the unpacked run's losses and end on its weights."""
+    checkpoint = str(tmp_path / "no_dropout")
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config_path = os.path.join(checkpoint, "config.json")
+    config = json.load(open(config_path))
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    json.dump(config, open(config_path, "w"))
+    train = toy_file(tmp_path / "train.tsv", 48, 1)
+    row_lengths = []
+
+    def spy(features, row_length, row_multiple=1):
+        row_lengths.append(row_length)
+        return pack_batch(features, row_length, row_multiple)
+
+    pack_batch = packing.pack_batch
+    monkeypatch.setattr(packing, "pack_batch", spy)
+    runs = {}
+    for name, extra in (("unpacked", []), ("packed", ["--pack_sequences"])):
+        out = tmp_path / name
+        classifier.run(flag_values(classifier.define_flags, [
+            f"--init_checkpoint={checkpoint}", f"--train_file={train}", f"--output_dir={out}", "--do_train",
+            "--max_seq_length=32", "--train_batch_size=16", "--num_train_steps=3", "--learning_rate=1e-3",
+            "--warmup_proportion=0", "--log_steps=1", "--save_checkpoints_steps=10", "--seed=3", *extra]))
+        losses = [json.loads(line)["loss"] for line in open(out / "train_metrics.jsonl") if '"loss"' in line]
+        runs[name] = losses, workloads.classifier_weights(str(out / "model"), strict_heads=True)
+    (unpacked_losses, unpacked), (packed_losses, packed) = runs["unpacked"], runs["packed"]
+    assert row_lengths and set(row_lengths) == {32}  # only the packed run packed, into rows of --max_seq_length
+    assert len(packed_losses) == 3
+    np.testing.assert_allclose(packed_losses, unpacked_losses, rtol=1e-4)
+    start = workloads.classifier_weights(checkpoint)
+    moved = max(float(np.abs(unpacked[k] - start[k]).max()) for k in start if k.startswith("bert/"))
+    differ = max(float(np.abs(packed[k] - unpacked[k]).max()) for k in unpacked)
+    assert moved > 1e-3 and differ < 0.01 * moved
