@@ -69,7 +69,10 @@ def get_strategy(name="auto", tpu=None, num_gpus=None, paths=None, tpu_zone=None
         check_tpu_paths(tpu, paths or {})
         return _connect_tpu(tpu, tpu_zone, gcp_project)
     if name == "cpu":
-        return tf.distribute.OneDeviceStrategy("/cpu:0")
+        # With no GPU to keep ops off, TensorFlow's default (no-op) strategy is the one-CPU strategy:
+        # OneDeviceStrategy's distributed iterator cost a 2-core host 0.5 s of a 1.2 s packed
+        # fine-tuning step (docs/finetuning_results.md, "Sequence packing").
+        return tf.distribute.get_strategy() if not gpus else tf.distribute.OneDeviceStrategy("/cpu:0")
     if name == "gpu":
         if not gpus:
             raise UserError("--strategy=gpu but no GPU is visible: install the [gpu] extra or use --strategy=cpu")
@@ -107,9 +110,17 @@ def check_tpu_paths(tpu, paths):
                                 "with --tpu=local)")
 
 
+def _worker_devices(strategy):
+    """The devices the replicas run on; the default strategy (one CPU) keeps no such list."""
+    try:
+        return strategy.extended.worker_devices
+    except (AttributeError, RuntimeError):
+        return ("CPU:0",) if strategy.num_replicas_in_sync == 1 else ()
+
+
 def describe(strategy, global_batch_size, mixed_precision="no"):
     """One start-up line: strategy, replicas, their devices, precision, global and per-replica batch."""
-    devices = getattr(strategy.extended, "worker_devices", None) or ()
+    devices = _worker_devices(strategy)
     names = sorted({d.split("device:")[-1] for d in devices}) if devices else ["?"]
     replicas = strategy.num_replicas_in_sync
     workers = num_workers(strategy)
@@ -119,7 +130,7 @@ def describe(strategy, global_batch_size, mixed_precision="no"):
     kinds = (("TPUStrategy", tf.distribute.TPUStrategy),
              ("MultiWorkerMirroredStrategy", tf.distribute.MultiWorkerMirroredStrategy),
              ("MirroredStrategy", tf.distribute.MirroredStrategy), ("OneDeviceStrategy", tf.distribute.OneDeviceStrategy))
-    kind = next((name for name, k in kinds if isinstance(strategy, k)), type(strategy).__name__)
+    kind = next((name for name, k in kinds if isinstance(strategy, k)), "default strategy")
     return (f"{kind}: {replicas} replica{'s' if replicas != 1 else ''}"
             + (f" on {workers} workers" if workers > 1 else "")
             + f" ({', '.join(names)}{' per worker' if workers > 1 else ''}), precision {precision}, batch "

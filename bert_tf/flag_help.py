@@ -23,7 +23,7 @@ NAME_GROUPS = {
              "max_query_length", "version_2_with_negative", "max_predictions_per_seq", "dynamic_masking",
              "masked_lm_prob", "gzip", "input_format", "output_file", "vocab_size", "min_frequency", "random_seed",
              "dupe_factor", "short_seq_prob", "do_whole_word_mask", "num_output_shards", "num_workers",
-             "max_eval_steps", "encoding", "pre_segmented", "group_by_length"),
+             "max_eval_steps", "encoding", "pre_segmented", "group_by_length", "pack_sequences"),
     "model": ("task_type", "model_config", "init_checkpoint", "bert_config_file", "vocab_file", "do_lower_case",
               "max_seq_length", "allow_partial_init"),
     "training": ("do_train", "do_eval", "do_predict", "num_train_steps", "num_warmup_steps", "eval_steps",

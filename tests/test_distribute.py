@@ -10,15 +10,19 @@ no_gpu = pytest.mark.skipif(GPUS > 0, reason="expects a machine without GPUs")
 with_gpu = pytest.mark.skipif(GPUS == 0, reason="needs a GPU")
 
 
-def test_cpu_gives_one_device_strategy():
-    strategy = distribute.get_strategy("cpu")
-    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
-    assert strategy.num_replicas_in_sync == 1
-
-
 @no_gpu
-def test_auto_without_gpus_gives_one_device_strategy():
-    strategy = distribute.get_strategy("auto")
+def test_cpu_without_gpus_gives_the_default_strategy():
+    # OneDeviceStrategy's distributed iterator made a packed fine-tuning step 1.7x slower on 2 cores.
+    for name in ("cpu", "auto"):
+        strategy = distribute.get_strategy(name)
+        assert strategy is tf.distribute.get_strategy()
+        assert strategy.num_replicas_in_sync == 1
+        assert distribute.describe(strategy, 32).startswith("default strategy: 1 replica (CPU:0), precision float32")
+
+
+@with_gpu
+def test_cpu_beside_gpus_pins_the_cpu():
+    strategy = distribute.get_strategy("cpu")
     assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
     assert strategy.num_replicas_in_sync == 1
 
@@ -75,7 +79,7 @@ def test_per_replica_batch_size_divides_or_refuses():
 
 
 def test_describe_is_one_start_up_line():
-    assert distribute.describe(distribute.get_strategy("cpu"), 32, "bf16") == (
+    assert distribute.describe(tf.distribute.OneDeviceStrategy("/cpu:0"), 32, "bf16") == (
         "OneDeviceStrategy: 1 replica (CPU:0), precision mixed bfloat16, batch 32 global = 32 per replica")
     if not tf.config.list_physical_devices("GPU"):
         # Without GPUs, --strategy=mirrored runs one replica on the CPU.

@@ -145,7 +145,7 @@ def test_mrpc_train_eval_then_predict(tmp_path, base_dir, capfd):
     output = str(tmp_path / "mrpc_output") + "/"
     paths = {"$GLUE_DIR": GLUE_DIR, "$BERT_BASE_DIR": base_dir, "/tmp/mrpc_output/": output}
     results = run_readme_command(README_MRPC_TRAIN, paths, TINY)
-    assert "OneDeviceStrategy: 1 replica (CPU:0), precision float32, batch 32 global = 32 per replica" in \
+    assert "default strategy: 1 replica (CPU:0), precision float32, batch 32 global = 32 per replica" in \
         capfd.readouterr().err
     # --do_train --do_eval evaluates the dev set once: training's last evaluation is the result.
     with open(os.path.join(output, "train_metrics.jsonl")) as f:
