@@ -224,9 +224,10 @@ def keras_hub_rate(flags, work):
 CONTENDERS = {"bert_tf": bert_tf_rate, "hf_padded": hf_padded_rate, "keras_hub": keras_hub_rate}
 
 
-def flops_per_example(flags, num_examples, train_file=SENTIMENT_TRAIN, num_labels=2):
+def flops_per_example(flags, num_examples, train_file=SENTIMENT_TRAIN, num_labels=2, packed=False):
     """{contender: mean training FLOPs per example} over the first ``num_examples`` sentences of
-    ``train_file``: bert_tf at run_classifier's default bucket bounds, the peers at max_seq_length."""
+    ``train_file``: bert_tf at run_classifier's default bucket bounds (``packed``: at each example's
+    own length, all a packed row spends on it), the peers at max_seq_length."""
     from transformers import BertTokenizerFast
 
     from bert_tf.jobs.classifier import DEFAULT_BUCKETS
@@ -237,7 +238,8 @@ def flops_per_example(flags, num_examples, train_file=SENTIMENT_TRAIN, num_label
     lengths = [len(ids) for ids in tokenizer([e.text for e in _train_rows(num_examples, train_file)],
                                              truncation=True, max_length=flags.max_seq_length)["input_ids"]]
     bounds = [b for b in map(int, DEFAULT_BUCKETS.split(",")) if b < flags.max_seq_length] + [flags.max_seq_length]
-    ours = flops.training_flops(config, flops.padded_lengths(lengths, bounds), num_labels=num_labels) / len(lengths)
+    ours_lengths = lengths if packed else flops.padded_lengths(lengths, bounds)
+    ours = flops.training_flops(config, ours_lengths, num_labels=num_labels) / len(lengths)
     padded = flops.training_flops(config, [flags.max_seq_length] * len(lengths), num_labels=num_labels) / len(lengths)
     return {"bert_tf": ours, "hf_padded": padded, "keras_hub": padded}
 
@@ -270,7 +272,8 @@ def full_epoch(flags, task, work, peak):
     plain = json.loads(stdout.strip().splitlines()[-1])
     examples = len(_train_rows(None, files["train"]))
     num_labels = 1 if spec["recipe_task"] == "regression" else 2
-    epoch_flops = examples * flops_per_example(flags, None, files["train"], num_labels)["bert_tf"]
+    packed = "--pack_sequences" in flags.full_epoch_flags
+    epoch_flops = examples * flops_per_example(flags, None, files["train"], num_labels, packed)["bert_tf"]
     train_seconds = ours["train"]["train_seconds"]
     metric = spec["metric"]
     result = {"metric": metric, "train_examples": examples, "time_ratio": ours_seconds / plain_seconds,

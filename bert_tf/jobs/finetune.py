@@ -152,8 +152,9 @@ class _Inputs:
                 row_length = flags.max_seq_length
                 compiled = bool(getattr(flags, "jit_compile", False) or getattr(flags, "tpu", None))
                 multiple = packing.ROW_MULTIPLE if compiled else 1
-                dataset = dataset.map(lambda f: packing.pack_batch(f, row_length, multiple), num_parallel_calls=tf.data.AUTOTUNE,
-                                      deterministic=True).prefetch(tf.data.AUTOTUNE)
+                dataset = dataset.map(lambda f: packing.pack_batch(f, row_length, multiple),
+                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                dataset = dataset.prefetch(tf.data.AUTOTUNE)
             return dataset
         return dataset_fn
 

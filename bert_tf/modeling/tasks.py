@@ -60,9 +60,9 @@ class BertTaskModel(tf_keras.Model):
         embedded = bert.embeddings(input_ids=features["input_ids"], position_ids=features["position_ids"],
                                    token_type_ids=features["token_type_ids"], training=training)
         layers = self.config.num_hidden_layers
-        encoded = bert.encoder(hidden_states=embedded,
-                               attention_mask=packing.packed_attention_bias(features["packed_segments"], embedded.dtype),
-                               head_mask=[None] * layers, encoder_hidden_states=None, encoder_attention_mask=None,
+        bias = packing.packed_attention_bias(features["packed_segments"], embedded.dtype)
+        encoded = bert.encoder(hidden_states=embedded, attention_mask=bias, head_mask=[None] * layers,
+                               encoder_hidden_states=None, encoder_attention_mask=None,
                                past_key_values=[None] * layers, use_cache=False, output_attentions=False,
                                output_hidden_states=False, return_dict=True, training=training)
         sequence = encoded.last_hidden_state

@@ -69,3 +69,6 @@ def test_finetune_benchmark_counts_bert_tf_at_its_buckets_and_the_peers_padded()
     # Rotten Tomatoes sentences are mostly under 48 pieces: buckets cut the work, never add to it.
     smallest = flops.training_flops(config, [16])
     assert smallest <= per_example["bert_tf"] < 0.9 * padded
+    # Packed, an example costs its own length: less than its bucket bound, more than the shortest.
+    packed = finetune.flops_per_example(SimpleNamespace(max_seq_length=64), 40, packed=True)["bert_tf"]
+    assert flops.training_flops(config, [8]) < packed < per_example["bert_tf"]

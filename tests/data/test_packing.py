@@ -37,7 +37,8 @@ def test_rows_hold_each_example_with_its_own_positions_and_segments():
         length = LENGTHS[example]
         span = slice(start, start + length)
         assert packed["input_ids"][row, span].tolist() == features["input_ids"].numpy()[example, :length].tolist()
-        assert packed["token_type_ids"][row, span].tolist() == features["token_type_ids"].numpy()[example, :length].tolist()
+        types = features["token_type_ids"].numpy()[example, :length]
+        assert packed["token_type_ids"][row, span].tolist() == types.tolist()
         assert packed["position_ids"][row, span].tolist() == list(range(length))
         assert packed["packed_segments"][row, span].tolist() == [example + 1] * length
     assert packed["packed_segments"][1, 6 + 4:].tolist() == []  # row 1 is full: 6 + 4 = 10
