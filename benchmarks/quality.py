@@ -168,7 +168,10 @@ def run(flags):
                     wall = time.perf_counter() - started
                     # 81 models built in one process: drop each one's graph state before the next.
                     tf_keras.backend.clear_session()
-                    padded = flops.padded_lengths(lengths, bounds or [settings["max_seq_length"]])
+                    # A packed example costs its own length; otherwise the bound of its bucket.
+                    packed = "--pack_sequences" in CELLS.get(cell, [])
+                    bounds = bounds or [settings["max_seq_length"]]
+                    padded = lengths if packed else flops.padded_lengths(lengths, bounds)
                     work_flops = settings["num_train_epochs"] * flops.training_flops(config, padded, head, num_labels)
                     _, share = flops.utilisation(work_flops, train_seconds, peak)
                     runs.append({"task": task, "cell": cell, "seed": seed, "metric": float(metric),
