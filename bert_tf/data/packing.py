@@ -11,7 +11,6 @@ in the same order, so labels, losses and the data position are untouched.
 """
 import tensorflow as tf
 
-PACKED_KEYS = ("packed_segments", "position_ids", "example_positions")
 PACKABLE_SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 # Row counts for compiled steps (XLA, TPUs) are rounded up to a multiple of this: those compile once
 # per shape, and a few spare rows of padding cost less than compiling for every row count. An
@@ -40,8 +39,9 @@ def _first_fit(lengths, row_length):
 
 def pack_batch(features, row_length, row_multiple=1):
     """One batch (``input_ids``/``attention_mask``/``token_type_ids`` of [batch, length <= row_length],
-    tokens first, padding after) -> the packed batch: those keys as [rows, row_length] plus PACKED_KEYS;
-    every other feature is one per example (labels) and passed through as it is."""
+    tokens first, padding after) -> the packed batch: those keys as [rows, row_length] plus
+    ``packed_segments``, ``position_ids`` and ``example_positions``; every other feature is one per
+    example (labels) and passed through as it is."""
     mask = features["attention_mask"]
     lengths = tf.reduce_sum(mask, axis=-1)
     rows, offsets = _first_fit(lengths, row_length)
